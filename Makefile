@@ -1,0 +1,50 @@
+# Two commands: `make run` sets everything up and starts the app; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+RUNTIME := var
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test lint format install setup clean
+
+# Reinstalls only when pyproject.toml changes, so a second `make run` starts quickly.
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[server,test]"
+	@touch $@
+
+install: $(INSTALLED)
+
+# The runtime folder: encryption key (unless SMTPCONFIG_ENCRYPTION_KEYS is set), database,
+# admin account and static files.
+setup: install
+	@mkdir -p $(RUNTIME)
+	@if [ -z "$${SMTPCONFIG_ENCRYPTION_KEYS+set}" ]; then \
+		$(BIN)/python manage.py smtp_generate_key --file $(RUNTIME)/encryption.key; fi
+	$(BIN)/python manage.py migrate --noinput --verbosity 0
+	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
+run: setup
+	@echo "Starting the app at http://$(HOST):$(PORT)/admin/ (Ctrl+C to stop)"
+	exec $(BIN)/gunicorn mailsettings.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) \
+		--access-logfile - --graceful-timeout 5
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
