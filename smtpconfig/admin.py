@@ -1,0 +1,241 @@
+"""The admin for SMTP profiles: list, grouped form, presets and the test buttons."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.template.defaultfilters import date as date_filter
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from .exceptions import SMTPConfigImproperlyConfigured
+from .forms import SMTPProfileForm
+from .models import SMTPProfile
+from .presets import PRESETS
+from .tester import field_label, run_test
+
+#: POST names of the two test buttons on the change form.
+SEND_TEST, CHECK_CONNECTION = "_send_test", "_check_connection"
+TEST_RECIPIENT_FIELD = "_test_to"
+
+
+@admin.register(SMTPProfile)
+class SMTPProfileAdmin(admin.ModelAdmin):
+    form = SMTPProfileForm
+    save_on_top = True  # so that Enter in a field saves rather than sends a test
+    list_display = [
+        "name",
+        "server_column",
+        "security",
+        "sender_column",
+        "is_default",
+        "enabled",
+        "last_test_column",
+    ]
+    list_display_links = ["name"]
+    list_filter = ["enabled", "security", "is_default", "last_test_ok"]
+    search_fields = ["name", "host", "from_email", "username"]
+    readonly_fields = ["created_at", "updated_at", "last_test_column"]
+    actions = ["make_default"]
+
+    fieldsets = (
+        (None, {"fields": ["name"]}),
+        (gettext_lazy("Server"), {"fields": ["preset", "host", "port", "security"]}),
+        (
+            gettext_lazy("Authentication"),
+            {"fields": ["username", "password", "clear_password"]},
+        ),
+        (gettext_lazy("Sender"), {"fields": ["from_name", "from_email", "reply_to"]}),
+        (
+            gettext_lazy("Options"),
+            {
+                "fields": [
+                    "timeout",
+                    "verify_certificate",
+                    "ca_certificate",
+                    "test_recipient",
+                    "enabled",
+                    "is_default",
+                ]
+            },
+        ),
+        (
+            gettext_lazy("History"),
+            {"fields": ["created_at", "updated_at", "last_test_column"]},
+        ),
+    )
+
+    class Media:
+        css = {"all": ["smtpconfig/admin.css"]}
+        js = ["smtpconfig/profile_form.js"]
+
+    # The list.
+
+    @admin.display(description=gettext_lazy("server"), ordering="host")
+    def server_column(self, profile: SMTPProfile) -> str:
+        return profile.server
+
+    @admin.display(description=gettext_lazy("sender"), ordering="from_email")
+    def sender_column(self, profile: SMTPProfile) -> str:
+        return profile.sender
+
+    @admin.display(description=gettext_lazy("last test"), ordering="last_test_at")
+    def last_test_column(self, profile: SMTPProfile) -> str:
+        if profile.last_test_at is None:
+            return _("never")
+        outcome = _("passed") if profile.last_test_ok else _("failed")
+        return format_html(
+            '<span class="smtpconfig-last-test smtpconfig-{}" title="{}">{}, {}</span>',
+            "ok" if profile.last_test_ok else "failed",
+            profile.last_test_message,
+            outcome,
+            _("%(time)s ago") % {"time": timesince(profile.last_test_at)},
+        )
+
+    @admin.action(description=gettext_lazy("Make the selected profile the default"))
+    def make_default(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(
+                request, _("Select exactly one profile to make it the default."), messages.ERROR
+            )
+            return
+        profile = queryset.get()
+        profile.is_default = True
+        profile.save(update_fields=["is_default", "updated_at"])
+        self.message_user(
+            request, _("“%(name)s” is now the default profile.") % {"name": profile.name}
+        )
+
+    # The form.
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:  # nothing to show under History before the first save
+            fieldsets = [fs for fs in fieldsets if "created_at" not in fs[1]["fields"]]
+        return fieldsets
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), **self._test_panel_context(request, object_id)}
+        if request.method == "POST" and (
+            SEND_TEST in request.POST or CHECK_CONNECTION in request.POST
+        ):
+            return self._test_view(request, object_id, form_url, extra_context)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _test_panel_context(self, request, object_id) -> dict:
+        profile = self.get_object(request, unquote(object_id)) if object_id else None
+        recipient = request.POST.get(TEST_RECIPIENT_FIELD) if request.method == "POST" else None
+        if recipient is None:
+            recipient = (profile.test_recipient if profile else "") or request.user.email
+        return {
+            "smtp_presets": [preset.as_dict() for preset in PRESETS],
+            "smtp_test_to": recipient,
+            "smtp_test_recipient_field": TEST_RECIPIENT_FIELD,
+            "smtp_send_test": SEND_TEST,
+            "smtp_check_connection": CHECK_CONNECTION,
+        }
+
+    def _test_view(self, request, object_id, form_url, extra_context):
+        """Test the values in the form, saved or not, and show the form again with the result."""
+        add = object_id is None
+        obj = None if add else self.get_object(request, unquote(object_id))
+        if not add and obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not (
+            self.has_add_permission(request) if add else self.has_change_permission(request, obj)
+        ):
+            raise PermissionDenied
+        form_class = self.get_form(request, obj, change=not add)
+        form = form_class(request.POST, request.FILES, instance=obj)
+        report = None
+        if not form.is_valid():
+            self.message_user(
+                request, _("Correct the errors below before testing."), messages.ERROR
+            )
+        else:
+            report = self._run_test(request, form, obj)
+        fieldsets = self.get_fieldsets(request, obj)
+        admin_form = helpers.AdminForm(
+            form,
+            list(fieldsets),
+            self.get_prepopulated_fields(request, obj),
+            self.get_readonly_fields(request, obj),
+            model_admin=self,
+        )
+        title = _("Add %s") if add else _("Change %s")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title % self.opts.verbose_name,
+            "subtitle": str(obj) if obj else None,
+            "adminform": admin_form,
+            "object_id": object_id,
+            "original": obj,
+            "is_popup": False,
+            "to_field": None,
+            "media": self.media + admin_form.media,
+            "inline_admin_formsets": [],
+            "errors": helpers.AdminErrorList(form, []),
+            "preserved_filters": self.get_preserved_filters(request),
+            "smtp_test_report": report,
+            "smtp_diagnosis_field_label": (
+                field_label(report.diagnosis.field) if report and report.diagnosis else ""
+            ),
+            **extra_context,
+        }
+        return self.render_change_form(
+            request, context, add=add, change=not add, obj=obj, form_url=form_url
+        )
+
+    def _run_test(self, request, form, obj):
+        recipient = request.POST.get(TEST_RECIPIENT_FIELD, "").strip()
+        try:
+            validate_email(recipient)
+        except ValidationError:
+            self.message_user(
+                request,
+                _("Enter a valid email address to send the test to.")
+                if not recipient
+                else _("“%(address)s” is not a valid email address.") % {"address": recipient},
+                messages.ERROR,
+            )
+            return None
+        try:
+            settings = form.probe_settings()
+        except SMTPConfigImproperlyConfigured as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        send = SEND_TEST in request.POST
+        report = run_test(settings, recipient, send=send, profile=obj)
+        level = messages.SUCCESS if report.ok else messages.ERROR
+        self.message_user(request, report.summary(), level)
+        return report
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.last_test_at:
+            context.setdefault(
+                "smtp_last_test_when", date_filter(obj.last_test_at, "DATETIME_FORMAT")
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        standard = {465: "ssl", 587: "starttls"}
+        expected = standard.get(obj.port)
+        if expected and expected != obj.security:
+            self.message_user(
+                request,
+                _(
+                    "Port %(port)s usually goes with %(mode)s: if the test fails with “wrong "
+                    "version number” or a timeout, change the SSL/TLS mode."
+                )
+                % {
+                    "port": obj.port,
+                    "mode": dict(SMTPProfile._meta.get_field("security").choices)[expected],
+                },
+                messages.WARNING,
+            )

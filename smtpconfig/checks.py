@@ -1,0 +1,59 @@
+"""System checks: ``python manage.py check`` reports what would break sending."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import checks
+
+from . import crypto
+from .conf import ENCRYPTION_KEYS_ENV, unknown_options
+from .exceptions import InvalidEncryptionKey
+
+_KEY_HINT = (
+    "Make a key with 'python manage.py smtp_generate_key' and set it in the environment "
+    f"variable {ENCRYPTION_KEYS_ENV} (or in SMTPCONFIG['ENCRYPTION_KEYS']). Keep it outside "
+    "the database and back it up: stored SMTP passwords cannot be read without it."
+)
+
+
+@checks.register(checks.Tags.security)
+def check_encryption_keys(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """E001/W001: no key; E002: a key that is not a valid Fernet key."""
+    try:
+        keys = crypto.configured_keys()
+    except Exception as exc:  # noqa: BLE001 - a broken setting is reported, not raised
+        return [checks.Error(str(exc), id="smtpconfig.E003")]
+    if not keys:
+        if settings.DEBUG:
+            return [
+                checks.Warning(
+                    "No encryption key is configured: SMTP passwords cannot be stored.",
+                    hint=_KEY_HINT,
+                    id="smtpconfig.W001",
+                )
+            ]
+        return [
+            checks.Error(
+                "No encryption key is configured for stored SMTP passwords.",
+                hint=_KEY_HINT,
+                id="smtpconfig.E001",
+            )
+        ]
+    try:
+        crypto._fernet_for(tuple(keys))
+    except InvalidEncryptionKey as exc:
+        return [checks.Error(str(exc), hint=_KEY_HINT, id="smtpconfig.E002")]
+    return []
+
+
+@checks.register()
+def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """W002: an SMTPCONFIG option that does not exist (a typo is ignored otherwise)."""
+    return [
+        checks.Warning(
+            f"SMTPCONFIG has an unknown option {name!r}.",
+            hint="See the list of options in smtpconfig/conf.py or the README.",
+            id="smtpconfig.W002",
+        )
+        for name in unknown_options()
+    ]

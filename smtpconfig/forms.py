@@ -1,0 +1,160 @@
+"""The admin's profile form: write-only password, preset pre-fill, clear errors."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from . import crypto
+from .exceptions import SMTPConfigImproperlyConfigured
+from .models import SMTPProfile
+from .presets import PRESETS, get_preset
+from .probe import ProbeSettings
+
+
+class SMTPProfileForm(forms.ModelForm):
+    """Edits a profile without ever sending the stored password back to the browser.
+
+    A blank password keeps the stored one; "clear the stored password"
+    removes it. A provider preset fills in host, port and mode (in the
+    browser, and on the server when the host was left blank, so that it
+    works without JavaScript).
+    """
+
+    preset = forms.ChoiceField(
+        label=_("Provider"),
+        required=False,
+        choices=[("", _("— choose to fill in the server settings —"))]
+        + [(preset.key, preset.label) for preset in PRESETS],
+        help_text=_("Fills in the server, port and SSL/TLS mode of a known provider."),
+    )
+    password = forms.CharField(
+        label=_("password"),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "new-password", "class": "vTextField"}
+        ),
+    )
+    clear_password = forms.BooleanField(
+        label=_("Clear the stored password"),
+        required=False,
+        help_text=_("Tick to remove the stored password when you save."),
+    )
+
+    class Meta:
+        model = SMTPProfile
+        fields = [
+            "name",
+            "host",
+            "port",
+            "security",
+            "username",
+            "from_name",
+            "from_email",
+            "reply_to",
+            "timeout",
+            "verify_certificate",
+            "ca_certificate",
+            "test_recipient",
+            "enabled",
+            "is_default",
+        ]
+        widgets = {
+            "username": forms.TextInput(attrs={"autocomplete": "off", "class": "vTextField"}),
+            "ca_certificate": forms.Textarea(attrs={"rows": 4, "class": "vLargeTextField"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Checked in clean(), after a preset has had its chance to fill it in.
+        if "host" in self.fields:
+            self.fields["host"].required = False
+        self.fields["password"].help_text = self._password_status()
+        preset = get_preset(self.data.get(self.add_prefix("preset"), "") if self.is_bound else "")
+        if preset and preset.login_note:
+            self.fields["preset"].help_text = preset.login_note
+
+    def _password_status(self) -> str:
+        instance = self.instance
+        if instance.pk is None or not instance.has_password:
+            return str(_("No password is stored. Leave blank if the server needs no login."))
+        if instance.password_unreadable:
+            return str(
+                _(
+                    "The stored password cannot be decrypted with the configured encryption "
+                    "key (the key was changed or lost). Type the password again."
+                )
+            )
+        return str(_("A password is stored. Leave blank to keep it; it is never shown."))
+
+    def clean(self):
+        cleaned = super().clean()
+        preset = get_preset(cleaned.get("preset") or "")
+        if preset and preset.host and not cleaned.get("host"):
+            cleaned["host"] = preset.host
+            cleaned["port"] = preset.port
+            cleaned["security"] = preset.security
+            if preset.username_rule == "address" and not cleaned.get("username"):
+                cleaned["username"] = cleaned.get("from_email", "")
+        if not cleaned.get("host") and "host" not in self.errors:
+            self.add_error(
+                "host",
+                forms.ValidationError(
+                    _("Enter the SMTP server, or choose a provider."), code="required"
+                ),
+            )
+        if cleaned.get("password") and cleaned.get("clear_password"):
+            self.add_error(
+                "clear_password",
+                forms.ValidationError(
+                    _("Either type a new password or clear the stored one, not both."),
+                    code="password_conflict",
+                ),
+            )
+        elif cleaned.get("password"):
+            try:
+                self._new_ciphertext = crypto.encrypt(cleaned["password"])
+            except SMTPConfigImproperlyConfigured as exc:
+                self.add_error("password", forms.ValidationError(str(exc), code="no_key"))
+        return cleaned
+
+    def save(self, commit: bool = True) -> SMTPProfile:
+        profile = super().save(commit=False)
+        if self.cleaned_data.get("clear_password"):
+            profile.password_encrypted = ""
+        elif getattr(self, "_new_ciphertext", None):
+            profile.password_encrypted = self._new_ciphertext
+        if commit:
+            profile.save()
+            self._save_m2m()
+        return profile
+
+    def probe_settings(self) -> ProbeSettings:
+        """The values in this (valid) form as probe settings, saved or not.
+
+        A blank password means the stored one; reading it may raise
+        :class:`~smtpconfig.exceptions.SecretUnreadable`.
+        """
+        data = self.cleaned_data
+        if data.get("password"):
+            password = data["password"]
+        elif data.get("clear_password") or self.instance.pk is None:
+            password = ""
+        else:
+            stored = SMTPProfile.objects.filter(pk=self.instance.pk).first()
+            password = stored.readable_password() if stored else ""
+        return ProbeSettings(
+            host=data["host"],
+            port=data["port"],
+            security=data["security"],
+            username=data.get("username", ""),
+            password=password,
+            timeout=data["timeout"],
+            verify_certificate=data.get("verify_certificate", True),
+            ca_certificate=data.get("ca_certificate", ""),
+            from_email=data["from_email"],
+            from_name=data.get("from_name", ""),
+            reply_to=data.get("reply_to", ""),
+            profile_name=data.get("name", ""),
+        )

@@ -1,0 +1,80 @@
+"""smtplib clients that authenticate with UTF-8 credentials.
+
+The standard library encodes AUTH payloads as ASCII, so a password such as
+``pässwörd`` fails with ``UnicodeEncodeError`` before anything reaches the
+server. RFC 4616 (PLAIN) and common practice for LOGIN and CRAM-MD5 use
+UTF-8; these subclasses do the same and remember which mechanism succeeded.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import smtplib
+
+# Same bound as smtplib: a server that keeps challenging is broken.
+_MAX_CHALLENGES = 5
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+class UTF8AuthMixin:
+    """Replaces :meth:`smtplib.SMTP.auth` with a UTF-8-clean equivalent."""
+
+    #: The AUTH mechanism that succeeded, once :meth:`login` has returned.
+    auth_mechanism: str | None = None
+
+    def auth(self, mechanism, authobject, *, initial_response_ok=True):
+        mechanism = mechanism.upper()
+        initial_response = authobject() if initial_response_ok else None
+        if initial_response is not None:
+            code, reply = self.docmd("AUTH", f"{mechanism} {_b64(initial_response)}")
+            self._auth_challenge_count = 1
+        else:
+            code, reply = self.docmd("AUTH", mechanism)
+            self._auth_challenge_count = 0
+        while code == 334:
+            self._auth_challenge_count += 1
+            challenge = base64.decodebytes(reply)
+            code, reply = self.docmd(_b64(authobject(challenge)))
+            if self._auth_challenge_count > _MAX_CHALLENGES:
+                raise smtplib.SMTPException(
+                    f"The server kept sending AUTH challenges; last reply: {code}"
+                )
+        if code in (235, 503):
+            self.auth_mechanism = mechanism
+            return code, reply
+        raise smtplib.SMTPAuthenticationError(code, reply)
+
+    def auth_cram_md5(self, challenge=None):
+        if challenge is None:
+            return None
+        digest = hmac.HMAC(self.password.encode("utf-8"), challenge, "md5").hexdigest()
+        return f"{self.user} {digest}"
+
+
+class SMTP(UTF8AuthMixin, smtplib.SMTP):
+    """:class:`smtplib.SMTP` with UTF-8 authentication."""
+
+
+class SMTP_SSL(UTF8AuthMixin, smtplib.SMTP_SSL):  # noqa: N801 (mirrors smtplib's name)
+    """:class:`smtplib.SMTP_SSL` with UTF-8 authentication."""
+
+
+class PreconnectedSMTP(SMTP):
+    """An SMTP client over a socket the caller has already connected (and wrapped).
+
+    The probe opens the TCP connection and does the TLS handshake itself, so
+    that each is a step of its own with its own timing and error.
+    """
+
+    def __init__(self, sock, server_hostname: str, **kwargs):
+        self._preconnected_socket = sock
+        super().__init__(**kwargs)
+        # smtplib sets this (the name STARTTLS verifies) only when __init__ connects.
+        self._host = server_hostname
+
+    def _get_socket(self, host, port, timeout):
+        return self._preconnected_socket

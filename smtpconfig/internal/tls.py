@@ -1,0 +1,61 @@
+"""TLS contexts for a profile and a readable description of a server certificate."""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+
+def client_context(*, verify: bool = True, ca_pem: str = "") -> ssl.SSLContext:
+    """A client context: the system's trust store, plus ``ca_pem`` if given.
+
+    With ``verify`` off, the certificate and host name are not checked (the
+    certificate is still read, so it can be shown).
+    """
+    context = ssl.create_default_context()
+    if ca_pem.strip():
+        context.load_verify_locations(cadata=ca_pem)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _common_name(name: x509.Name) -> str:
+    attributes = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if attributes:
+        return str(attributes[0].value)
+    return name.rfc4514_string()
+
+
+def describe_certificate(der: bytes | None) -> dict:
+    """Subject, issuer, validity and names of a DER certificate, as plain data."""
+    if not der:
+        return {}
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return {}
+    names: list[str] = []
+    try:
+        san = certificate.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+        names = [str(value) for value in san.value.get_values_for_type(x509.DNSName)]
+        names += [str(value) for value in san.value.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        pass
+    not_before = certificate.not_valid_before_utc
+    not_after = certificate.not_valid_after_utc
+    now = datetime.datetime.now(datetime.UTC)
+    return {
+        "subject": _common_name(certificate.subject),
+        "issuer": _common_name(certificate.issuer),
+        "not_before": not_before.isoformat(),
+        "not_after": not_after.isoformat(),
+        "expired": now > not_after,
+        "not_yet_valid": now < not_before,
+        "self_signed": certificate.subject == certificate.issuer,
+        "names": names,
+    }

@@ -1,0 +1,37 @@
+"""``manage.py smtp_generate_key``: make a new encryption key for stored passwords."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from smtpconfig import crypto
+
+
+class Command(BaseCommand):
+    help = (
+        "Print a new encryption key for SMTPCONFIG['ENCRYPTION_KEYS'] / "
+        "SMTPCONFIG_ENCRYPTION_KEYS, or write it to a file that does not exist yet."
+    )
+    # Making a key must work while the missing key is what the checks complain about.
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--file",
+            type=Path,
+            help="Write the key to this file (mode 600) unless the file already exists; "
+            "an existing key is never overwritten.",
+        )
+
+    def handle(self, *args, file=None, **options):
+        if file is None:
+            self.stdout.write(crypto.generate_key())
+            return
+        try:
+            created = crypto.write_key_file(file)
+        except OSError as exc:
+            raise CommandError(f"Cannot write the key file {file}: {exc.strerror}") from None
+        if created:
+            self.stdout.write(self.style.SUCCESS(f"Wrote a new encryption key to {file}."))
+        else:
+            self.stdout.write(f"Kept the existing encryption key in {file}.")

@@ -1,0 +1,262 @@
+"""The SMTP profile: one outgoing-mail server and how to send through it."""
+
+from __future__ import annotations
+
+from email.headerregistry import Address
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from . import crypto
+from .exceptions import SecretUnreadable
+from .validators import HeaderSafeValidator, validate_pem_certificates, validate_smtp_host
+
+
+class Security(models.TextChoices):
+    """How the connection to the server is protected: one field, never two booleans."""
+
+    NONE = "none", _("None")
+    STARTTLS = "starttls", _("STARTTLS")
+    SSL = "ssl", _("SSL/TLS")
+
+
+def _default_timeout() -> int:
+    from .conf import get_setting
+
+    return int(get_setting("DEFAULT_TIMEOUT"))
+
+
+def format_sender(display_name: str, address: str) -> str:
+    """``Display Name <address>``, quoted where needed and not yet RFC 2047 encoded.
+
+    Django encodes a non-ASCII display name when it builds the message, so the
+    name is left readable here (encoding it twice would show encoded words).
+    """
+    if not display_name:
+        return address
+    try:
+        return str(Address(display_name=display_name, addr_spec=address))
+    except (ValueError, IndexError):
+        return address
+
+
+class SMTPProfileQuerySet(models.QuerySet):
+    def enabled(self) -> SMTPProfileQuerySet:
+        """Profiles that may be used to send mail."""
+        return self.filter(enabled=True)
+
+    def in_sending_order(self) -> SMTPProfileQuerySet:
+        """Enabled profiles, the default first, then by name."""
+        return self.enabled().order_by("-is_default", "name")
+
+
+class SMTPProfile(models.Model):
+    """An outgoing-mail server, its credentials and the sender it sends as.
+
+    The password is stored encrypted (see :mod:`smtpconfig.crypto`): assign
+    plain text to :attr:`password` and read plain text back from it; only
+    the ciphertext reaches the database.
+    """
+
+    name = models.CharField(
+        _("name"),
+        max_length=100,
+        unique=True,
+        help_text=_("A name for this server, such as “Office 365” or “Mailgun backup”."),
+    )
+    enabled = models.BooleanField(
+        _("enabled"),
+        default=True,
+        help_text=_("Only enabled profiles are used to send the site's mail."),
+    )
+    is_default = models.BooleanField(
+        _("default"),
+        default=False,
+        help_text=_(
+            "The site's mail goes out through the default profile. Making this profile "
+            "the default takes the mark off the previous one."
+        ),
+    )
+    host = models.CharField(
+        _("SMTP server"),
+        max_length=255,
+        validators=[validate_smtp_host],
+        help_text=_("The outgoing-mail server's name, such as smtp.gmail.com."),
+    )
+    port = models.PositiveIntegerField(
+        _("port"),
+        default=587,
+        validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        help_text=_("Usually 587 with STARTTLS or 465 with SSL/TLS; 25 is often blocked."),
+    )
+    security = models.CharField(
+        _("SSL/TLS mode"),
+        max_length=10,
+        choices=Security.choices,
+        default=Security.STARTTLS,
+        help_text=_(
+            "STARTTLS starts plain and switches to encryption (port 587); SSL/TLS is "
+            "encrypted from the first byte (port 465). None sends everything in clear text."
+        ),
+    )
+    username = models.CharField(
+        _("user name"),
+        max_length=254,
+        blank=True,
+        validators=[HeaderSafeValidator()],
+        help_text=_("Usually the full email address. Leave blank if the server needs no login."),
+    )
+    password_encrypted = models.TextField(
+        _("encrypted password"),
+        blank=True,
+        default="",
+        editable=False,
+    )
+    from_email = models.EmailField(
+        _("sender email"),
+        validators=[HeaderSafeValidator()],
+        help_text=_(
+            "The address mail is sent from. Most providers require it to be the account's "
+            "own address or a verified alias."
+        ),
+    )
+    from_name = models.CharField(
+        _("display name"),
+        max_length=100,
+        blank=True,
+        validators=[HeaderSafeValidator()],
+        help_text=_("The name recipients see, such as “Example Support”."),
+    )
+    reply_to = models.EmailField(
+        _("reply-to"),
+        blank=True,
+        validators=[HeaderSafeValidator()],
+        help_text=_("Optional: where replies go, if not to the sender."),
+    )
+    timeout = models.PositiveIntegerField(
+        _("timeout (seconds)"),
+        default=_default_timeout,
+        validators=[MinValueValidator(1), MaxValueValidator(300)],
+        help_text=_("How long to wait for the server at each step before giving up."),
+    )
+    verify_certificate = models.BooleanField(
+        _("verify certificate"),
+        default=True,
+        help_text=_(
+            "Check that the server's TLS certificate is valid and names this server. "
+            "Turn off only for a server you control, on a network you trust."
+        ),
+    )
+    ca_certificate = models.TextField(
+        _("custom CA certificate"),
+        blank=True,
+        validators=[validate_pem_certificates],
+        help_text=_(
+            "Optional: the PEM certificate of a private certificate authority that signed "
+            "this server's certificate, trusted in addition to the system's."
+        ),
+    )
+    test_recipient = models.EmailField(
+        _("test recipient"),
+        blank=True,
+        help_text=_("Where test emails go by default."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("last updated"), auto_now=True)
+    last_test_at = models.DateTimeField(_("last tested"), null=True, blank=True, editable=False)
+    last_test_ok = models.BooleanField(_("last test passed"), null=True, editable=False)
+    last_test_message = models.TextField(_("last test result"), blank=True, editable=False)
+
+    objects = SMTPProfileQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("SMTP profile")
+        verbose_name_plural = _("SMTP profiles")
+        ordering = ["-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="smtpconfig_single_default_profile",
+                violation_error_message=_("Only one profile can be the default."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        """Save; making this profile the default takes the mark off any other."""
+        using = kwargs.get("using") or self._state.db or "default"
+        with transaction.atomic(using=using):
+            if self.is_default:
+                demoted = type(self)._default_manager.using(using).filter(is_default=True)
+                if self.pk is not None:
+                    demoted = demoted.exclude(pk=self.pk)
+                demoted.update(is_default=False, updated_at=timezone.now())
+            super().save(*args, **kwargs)
+
+    def validate_constraints(self, exclude=None) -> None:
+        # Making a profile the default takes the mark off the others in save(),
+        # so ticking "default" on a second profile is not a validation error;
+        # the database constraint still guarantees a single default.
+        super().validate_constraints(exclude=set(exclude or ()) | {"is_default"})
+
+    # The password: plain text in, plain text out, ciphertext at rest.
+
+    @property
+    def password(self) -> str:
+        """The plain-text password ('' when none is stored).
+
+        Raises :class:`~smtpconfig.exceptions.SecretUnreadable` when the
+        configured keys cannot decrypt it.
+        """
+        if not self.password_encrypted:
+            return ""
+        return crypto.decrypt(self.password_encrypted)
+
+    @password.setter
+    def password(self, value: str | None) -> None:
+        self.password_encrypted = crypto.encrypt(value) if value else ""
+
+    @property
+    def has_password(self) -> bool:
+        """Whether a password is stored (readable or not)."""
+        return bool(self.password_encrypted)
+
+    @property
+    def password_unreadable(self) -> bool:
+        """Whether a password is stored that the configured keys cannot decrypt."""
+        return self.has_password and not crypto.can_decrypt(self.password_encrypted)
+
+    def readable_password(self) -> str:
+        """The password, or raise :class:`SecretUnreadable` with an admin-facing message."""
+        try:
+            return self.password
+        except SecretUnreadable:
+            raise SecretUnreadable(
+                _(
+                    "The stored password of SMTP profile “%(name)s” cannot be decrypted with "
+                    "the configured encryption keys (the key was changed or lost). Open the "
+                    "profile in the admin and type the password again."
+                )
+                % {"name": self.name}
+            ) from None
+
+    # Display helpers.
+
+    @property
+    def server(self) -> str:
+        """``host:port``, with an IPv6 address in brackets."""
+        host = self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"{host}:{self.port}"
+
+    @property
+    def sender(self) -> str:
+        """The sender as it appears in a From header: ``Display Name <address>``."""
+        return format_sender(self.from_name, self.from_email)

@@ -1,0 +1,284 @@
+"""Provider presets: one table of data, read by the admin page, the diagnosis and the tests.
+
+Each entry holds the provider's documented submission settings, how to log
+in today, and the error replies the provider is known for, with their fix.
+Sources are the providers' own help pages, linked from each entry (checked
+2026-11); the Microsoft 365 note follows Microsoft's Message Center post
+MC786329 as updated on 2026-01-27.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from django.utils.translation import gettext_lazy as _
+
+from .models import Security
+
+
+@dataclass(frozen=True)
+class KnownError:
+    """A provider reply (matched by regular expression) and what it really means."""
+
+    pattern: str
+    problem: str
+    fix: str
+    field: str = "password"
+
+    def matches(self, reply: str) -> bool:
+        return re.search(self.pattern, reply, re.IGNORECASE) is not None
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One provider's submission settings and login rules."""
+
+    key: str
+    label: str
+    host: str = ""
+    port: int = 587
+    security: str = Security.STARTTLS
+    alternative_port: int | None = None
+    alternative_security: str | None = None
+    #: "address" (the full email address), a literal such as "apikey", or "" (no rule).
+    username_rule: str = "address"
+    login_note: str = ""
+    help_url: str = ""
+    domains: tuple[str, ...] = ()
+    #: Host-name suffixes that identify the provider's servers.
+    host_suffixes: tuple[str, ...] = ()
+    known_errors: tuple[KnownError, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict:
+        """What the admin page's script needs, with translated text."""
+        return {
+            "key": self.key,
+            "label": str(self.label),
+            "host": self.host,
+            "port": self.port,
+            "security": str(self.security),
+            "alternative_port": self.alternative_port,
+            "alternative_security": self.alternative_security and str(self.alternative_security),
+            "username_rule": self.username_rule,
+            "login_note": str(self.login_note),
+            "help_url": self.help_url,
+        }
+
+
+_GOOGLE_APP_PASSWORD_FIX = _(
+    "Turn on 2-Step Verification for the Google account, create an app password at "
+    "https://myaccount.google.com/apppasswords and enter that 16-letter password here. "
+    "Google no longer offers “less secure app access”; do not turn 2-Step Verification off."
+)
+
+PRESETS: tuple[Preset, ...] = (
+    Preset(
+        key="gmail",
+        label=_("Gmail / Google Workspace"),
+        host="smtp.gmail.com",
+        port=587,
+        security=Security.STARTTLS,
+        alternative_port=465,
+        alternative_security=Security.SSL,
+        login_note=_(
+            "Use your full Gmail address as the user name and an app password as the "
+            "password. App passwords need 2-Step Verification on the Google account "
+            "(accounts in Advanced Protection cannot have them; Google Workspace can use "
+            "OAuth2 instead). Your normal Google password is refused."
+        ),
+        # https://support.google.com/mail/answer/7126229 (settings),
+        # https://support.google.com/accounts/answer/185833 (app passwords)
+        help_url="https://support.google.com/accounts/answer/185833",
+        domains=("gmail.com", "googlemail.com"),
+        host_suffixes=("gmail.com", "google.com", "googlemail.com"),
+        known_errors=(
+            KnownError(
+                r"5\.7\.9|application-specific password",
+                _("Google requires an app password for this account."),
+                _GOOGLE_APP_PASSWORD_FIX,
+            ),
+            KnownError(
+                r"5\.7\.8|BadCredentials|Username and Password not accepted",
+                _(
+                    "Google did not accept the user name and password. A normal Google "
+                    "password is always refused here."
+                ),
+                _GOOGLE_APP_PASSWORD_FIX,
+            ),
+        ),
+    ),
+    Preset(
+        key="outlook",
+        label=_("Outlook.com / Hotmail"),
+        host="smtp-mail.outlook.com",
+        port=587,
+        security=Security.STARTTLS,
+        login_note=_(
+            "Use your full Outlook.com address as the user name. Microsoft is moving "
+            "personal accounts to modern sign-in (OAuth2); where password sign-in still "
+            "works and two-step verification is on, use an app password from your Microsoft "
+            "account's security page."
+        ),
+        # https://support.microsoft.com/office/d088b986-291d-42b8-9564-9c414e2aa040
+        help_url="https://support.microsoft.com/office/d088b986-291d-42b8-9564-9c414e2aa040",
+        domains=("outlook.com", "hotmail.com", "live.com", "msn.com"),
+        host_suffixes=("outlook.com", "hotmail.com", "live.com"),
+        known_errors=(
+            KnownError(
+                r"basic authentication is disabled|5\.7\.139",
+                _("Microsoft refused password sign-in for this account."),
+                _(
+                    "Microsoft has switched this account to modern sign-in: use an app "
+                    "password if your account offers one, or send through another provider."
+                ),
+            ),
+        ),
+    ),
+    Preset(
+        key="microsoft365",
+        label=_("Microsoft 365 (Exchange Online)"),
+        host="smtp.office365.com",
+        port=587,
+        security=Security.STARTTLS,
+        login_note=_(
+            "Use the mailbox's full address as the user name. An administrator must allow "
+            "“Authenticated SMTP” for the mailbox (Microsoft 365 admin center › Users › "
+            "Mail › Manage email apps). Microsoft turns password sign-in for SMTP off by "
+            "default for existing tenants at the end of December 2026 and will remove it "
+            "later: plan for OAuth2 or a relay service."
+        ),
+        # https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/
+        #   authenticated-client-smtp-submission ; Message Center MC786329.
+        help_url=(
+            "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/"
+            "authenticated-client-smtp-submission"
+        ),
+        host_suffixes=("office365.com", "outlook.office.com", "protection.outlook.com"),
+        known_errors=(
+            KnownError(
+                r"5\.7\.139|SmtpClientAuthentication is disabled|basic authentication is disabled",
+                _(
+                    "Microsoft 365 refused the login: SMTP AUTH (password sign-in for SMTP) is "
+                    "disabled for this mailbox or the whole tenant."
+                ),
+                _(
+                    "An administrator must enable Authenticated SMTP for the mailbox "
+                    "(Microsoft 365 admin center › Users › Mail › Manage email apps) and make "
+                    "sure security defaults do not block it. If basic authentication is off for "
+                    "good, use OAuth2 or a relay service such as your provider's."
+                ),
+            ),
+            KnownError(
+                r"5\.7\.3|Authentication unsuccessful",
+                _("Microsoft 365 did not accept the user name and password."),
+                _(
+                    "Check the password; if the account uses multi-factor authentication, an "
+                    "app password (where your tenant allows them) or OAuth2 is needed."
+                ),
+            ),
+            KnownError(
+                r"5\.7\.60|SendAsDenied|not allowed to send as",
+                _("Microsoft 365 does not let this mailbox send as the sender address."),
+                _(
+                    "Set the sender to the mailbox's own address, or give the mailbox "
+                    "“Send As” permission for the sender in the Exchange admin center."
+                ),
+                field="from_email",
+            ),
+        ),
+    ),
+    Preset(
+        key="yahoo",
+        label=_("Yahoo Mail"),
+        host="smtp.mail.yahoo.com",
+        port=465,
+        security=Security.SSL,
+        alternative_port=587,
+        alternative_security=Security.STARTTLS,
+        login_note=_(
+            "Use your full Yahoo address as the user name and an app password as the "
+            "password: Account info › Account security › Generate app password. Your "
+            "normal Yahoo password is refused."
+        ),
+        # https://help.yahoo.com/kb/SLN4075.html (settings), SLN15241 (app passwords)
+        help_url="https://help.yahoo.com/kb/SLN15241.html",
+        domains=("yahoo.com", "ymail.com", "rocketmail.com", "yahoo.co.uk", "yahoo.fr"),
+        host_suffixes=("yahoo.com", "yahoodns.net"),
+        known_errors=(
+            KnownError(
+                r"535",
+                _("Yahoo did not accept the user name and password."),
+                _(
+                    "Yahoo needs an app password for other programs: create one under "
+                    "Account info › Account security › Generate app password and enter it here."
+                ),
+            ),
+        ),
+    ),
+    Preset(
+        key="aol",
+        label=_("AOL Mail"),
+        host="smtp.aol.com",
+        port=465,
+        security=Security.SSL,
+        alternative_port=587,
+        alternative_security=Security.STARTTLS,
+        login_note=_(
+            "Use your full AOL address as the user name and an app password as the "
+            "password: Account info › Account security › Generate app password."
+        ),
+        # https://help.aol.com/articles/how-do-i-use-other-email-applications-to-send-and-receive-my-aol-mail
+        help_url=(
+            "https://help.aol.com/articles/"
+            "how-do-i-use-other-email-applications-to-send-and-receive-my-aol-mail"
+        ),
+        domains=("aol.com", "aim.com"),
+        host_suffixes=("aol.com",),
+        known_errors=(
+            KnownError(
+                r"535",
+                _("AOL did not accept the user name and password."),
+                _(
+                    "AOL needs an app password for other programs: create one under "
+                    "Account info › Account security › Generate app password and enter it here."
+                ),
+            ),
+        ),
+    ),
+    Preset(
+        key="other",
+        label=_("Other / own server"),
+        host="",
+        port=587,
+        security=Security.STARTTLS,
+        username_rule="",
+        login_note=_(
+            "Enter the settings your provider or mail administrator gives you. Port 587 "
+            "with STARTTLS or 465 with SSL/TLS is usual; port 25 is often blocked."
+        ),
+    ),
+)
+
+PRESETS_BY_KEY: dict[str, Preset] = {preset.key: preset for preset in PRESETS}
+
+
+def get_preset(key: str) -> Preset | None:
+    """The preset with this key, or None."""
+    return PRESETS_BY_KEY.get(key)
+
+
+def preset_for_host(host: str) -> Preset | None:
+    """The provider whose servers this host name belongs to, if any."""
+    host = host.lower().rstrip(".")
+    for preset in PRESETS:
+        for suffix in preset.host_suffixes:
+            if host == suffix or host.endswith("." + suffix):
+                return preset
+    return None
+
+
+def preset_for_address(address: str) -> Preset | None:
+    """The provider whose email domains include this address's domain, if any."""
+    domain = address.rpartition("@")[2].lower().rstrip(".")
+    return next((preset for preset in PRESETS if domain in preset.domains), None)

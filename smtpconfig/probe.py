@@ -1,0 +1,487 @@
+"""One SMTP conversation, step by step, against settings that need not be saved.
+
+:func:`run_probe` resolves the host, connects, negotiates TLS, greets, logs
+in and sends (or, with ``send=False``, stops after RCPT TO), timing each step
+and stopping at the first failure, which :mod:`smtpconfig.diagnosis` then
+explains. It never touches the database: the admin, ``smtp_test`` and the
+backend's error reports all share this one account of what happened.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.core.mail import EmailMessage
+from django.core.mail.message import sanitize_address
+from django.core.mail.utils import DNS_NAME
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from .internal.smtp import PreconnectedSMTP
+from .internal.tls import client_context, describe_certificate
+from .models import Security, format_sender
+
+if TYPE_CHECKING:
+    from .diagnosis import Diagnosis
+    from .models import SMTPProfile
+
+RESOLVE, CONNECT, TLS, EHLO, AUTH, MAIL, RCPT, DATA = (
+    "resolve",
+    "connect",
+    "tls",
+    "ehlo",
+    "auth",
+    "mail",
+    "rcpt",
+    "data",
+)
+
+STEP_LABELS = {
+    RESOLVE: gettext_lazy("Resolve host"),
+    CONNECT: gettext_lazy("Connect"),
+    TLS: gettext_lazy("TLS"),
+    EHLO: gettext_lazy("Greeting and EHLO"),
+    AUTH: gettext_lazy("Authentication"),
+    MAIL: gettext_lazy("Sender (MAIL FROM)"),
+    RCPT: gettext_lazy("Recipient (RCPT TO)"),
+    DATA: gettext_lazy("Message (DATA)"),
+}
+
+_QUEUE_ID = re.compile(r"queued as\s+([A-Za-z0-9._-]+)|\bid=([A-Za-z0-9._-]+)", re.IGNORECASE)
+
+
+class StartTLSNotOffered(smtplib.SMTPNotSupportedError):
+    """The server's EHLO reply has no STARTTLS, so nothing more was sent."""
+
+
+class AuthNotOffered(smtplib.SMTPNotSupportedError):
+    """A user name is set but the server's EHLO reply offers no AUTH."""
+
+
+class PasswordMissing(smtplib.SMTPException):
+    """A user name is set but there is no password to log in with."""
+
+
+class RecipientRefused(smtplib.SMTPResponseException):
+    """The server refused the recipient at RCPT TO."""
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The settings one conversation needs: a profile's, saved or not."""
+
+    host: str
+    port: int
+    security: str = Security.STARTTLS
+    username: str = ""
+    password: str = field(default="", repr=False)
+    timeout: float = 10
+    verify_certificate: bool = True
+    ca_certificate: str = ""
+    from_email: str = ""
+    from_name: str = ""
+    reply_to: str = ""
+    profile_name: str = ""
+
+    @classmethod
+    def from_profile(cls, profile: SMTPProfile, *, password: str | None = None) -> ProbeSettings:
+        """Settings from a profile; ``password`` (when given) replaces the stored one.
+
+        Reading the stored password may raise
+        :class:`~smtpconfig.exceptions.SecretUnreadable`.
+        """
+        return cls(
+            host=profile.host,
+            port=profile.port,
+            security=profile.security,
+            username=profile.username,
+            password=profile.readable_password() if password is None else password,
+            timeout=profile.timeout,
+            verify_certificate=profile.verify_certificate,
+            ca_certificate=profile.ca_certificate,
+            from_email=profile.from_email,
+            from_name=profile.from_name,
+            reply_to=profile.reply_to,
+            profile_name=profile.name,
+        )
+
+    @property
+    def connect_host(self) -> str:
+        """The host without the brackets an IPv6 address may be written with."""
+        return self.host.strip().removeprefix("[").removesuffix("]")
+
+
+@dataclass
+class Step:
+    """One step of the conversation: its outcome, duration and evidence."""
+
+    name: str
+    ok: bool = False
+    duration: float = 0.0
+    detail: str = ""
+    reply_code: int | None = None
+    reply: str = ""
+
+    @property
+    def label(self) -> str:
+        return str(STEP_LABELS[self.name])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "label": self.label, "duration": round(self.duration, 4)}
+
+
+@dataclass
+class ProbeReport:
+    """What happened, step by step, and why it failed if it did."""
+
+    host: str
+    port: int
+    security: str
+    recipient: str
+    send: bool
+    steps: list[Step] = field(default_factory=list)
+    ok: bool = False
+    sent: bool = False
+    diagnosis: Diagnosis | None = None
+    addresses: list[str] = field(default_factory=list)
+    certificate: dict = field(default_factory=dict)
+    tls: dict = field(default_factory=dict)
+    capabilities: list[str] = field(default_factory=list)
+    auth_mechanism: str = ""
+    final_reply: str = ""
+    queue_id: str = ""
+    duration: float = 0.0
+    exception: BaseException | None = field(default=None, repr=False)
+
+    @property
+    def failed_step(self) -> Step | None:
+        return next((step for step in self.steps if not step.ok), None)
+
+    def summary(self) -> str:
+        """One line for a message, a log or the profile's last-test column."""
+        server = f"{self.host}:{self.port}"
+        if self.ok and self.sent:
+            return _("%(server)s accepted the test email for %(recipient)s: %(reply)s") % {
+                "server": server,
+                "recipient": self.recipient,
+                "reply": self.final_reply,
+            }
+        if self.ok:
+            return _(
+                "%(server)s accepted the connection, login, sender and recipient; "
+                "no message was sent."
+            ) % {"server": server}
+        step = self.failed_step
+        text = _("Failed at step “%(step)s” on %(server)s: %(detail)s") % {
+            "step": step.label if step else "?",
+            "server": server,
+            "detail": step.detail if step else "",
+        }
+        if self.diagnosis:
+            text += " " + self.diagnosis.problem
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        """The whole report as JSON-ready data."""
+        return {
+            "ok": self.ok,
+            "sent": self.sent,
+            "host": self.host,
+            "port": self.port,
+            "security": self.security,
+            "recipient": self.recipient,
+            "summary": self.summary(),
+            "steps": [step.as_dict() for step in self.steps],
+            "failed_step": self.failed_step.name if self.failed_step else None,
+            "diagnosis": self.diagnosis.as_dict() if self.diagnosis else None,
+            "addresses": self.addresses,
+            "certificate": self.certificate,
+            "tls": self.tls,
+            "capabilities": self.capabilities,
+            "auth_mechanism": self.auth_mechanism,
+            "final_reply": self.final_reply,
+            "queue_id": self.queue_id,
+            "duration": round(self.duration, 4),
+        }
+
+
+class _StepFailed(Exception):
+    """Internal: a step failed and was recorded; the conversation stops."""
+
+
+def _reply_text(reply: bytes | str) -> str:
+    if isinstance(reply, bytes):
+        reply = reply.decode("utf-8", "replace")
+    return " ".join(reply.split())
+
+
+def describe_exception(exc: BaseException) -> str:
+    """A short, secret-free account of an exception, with the server's reply if any."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_reply_text(exc.smtp_error)}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return exc.verify_message or str(exc.reason or exc)
+    if isinstance(exc, ssl.SSLError):
+        return str(exc.reason or exc)
+    if isinstance(exc, socket.gaierror):
+        return exc.strerror or str(exc)
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return str(exc) or _("timed out")
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or exc.__class__.__name__
+
+
+class _Conversation:
+    """Runs the steps and records each into the report."""
+
+    def __init__(self, settings: ProbeSettings, report: ProbeReport):
+        self.settings = settings
+        self.report = report
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[Step]:
+        record = Step(name=name)
+        started = time.perf_counter()
+        try:
+            yield record
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a verdict, never a 500
+            record.duration = time.perf_counter() - started
+            record.ok = False
+            if isinstance(exc, smtplib.SMTPResponseException):
+                record.reply_code = exc.smtp_code
+                record.reply = _reply_text(exc.smtp_error)
+            record.detail = describe_exception(exc)
+            self.report.steps.append(record)
+            self.report.exception = exc
+            raise _StepFailed from exc
+        record.duration = time.perf_counter() - started
+        record.ok = True
+        self.report.steps.append(record)
+
+
+def _resolve(host: str, port: int, timeout: float) -> list[tuple]:
+    """getaddrinfo bounded by ``timeout`` (the resolver itself has no time limit)."""
+    outcome: dict[str, Any] = {}
+
+    def lookup() -> None:
+        try:
+            outcome["addresses"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=lookup, name="smtpconfig-resolve", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise TimeoutError(_("no answer from DNS within %(timeout)s s") % {"timeout": timeout})
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["addresses"]
+
+
+def _connect(addresses: list[tuple], timeout: float) -> tuple[socket.socket, str, list[str]]:
+    """Connect to the first address that answers within the shared time budget."""
+    deadline = time.monotonic() + timeout
+    failures: list[str] = []
+    last_error: OSError = TimeoutError(_("timed out"))
+    for family, socktype, proto, _canonname, sockaddr in addresses:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        sock = socket.socket(family, socktype, proto)
+        sock.settimeout(remaining)
+        try:
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            last_error = exc
+            failures.append(f"{sockaddr[0]}: {describe_exception(exc)}")
+            continue
+        sock.settimeout(timeout)
+        return sock, sockaddr[0], failures
+    raise last_error
+
+
+def _record_tls(report: ProbeReport, sock: ssl.SSLSocket) -> str:
+    cipher = sock.cipher()
+    report.tls = {"version": sock.version() or "", "cipher": cipher[0] if cipher else ""}
+    report.certificate = describe_certificate(sock.getpeercert(binary_form=True))
+    detail = _("%(version)s, %(cipher)s") % report.tls
+    if report.certificate:
+        detail += "; " + _("certificate for %(subject)s issued by %(issuer)s") % report.certificate
+    return detail
+
+
+def build_test_message(settings: ProbeSettings, recipient: str) -> EmailMessage:
+    """The test email: says which profile and server sent it."""
+    name = settings.profile_name or settings.host
+    body = _(
+        "This is a test email from the SMTP profile “%(profile)s”.\n\n"
+        "Server: %(host)s, port %(port)s, security %(security)s\n"
+        "Sender: %(sender)s\n\n"
+        "If you are reading this, the server accepted the message and delivered it.\n"
+    ) % {
+        "profile": name,
+        "host": settings.host,
+        "port": settings.port,
+        "security": Security(settings.security).label,
+        "sender": format_sender(settings.from_name, settings.from_email),
+    }
+    return EmailMessage(
+        subject=_("SMTP test email: %(profile)s") % {"profile": name},
+        body=body,
+        from_email=format_sender(settings.from_name, settings.from_email),
+        to=[recipient],
+        reply_to=[settings.reply_to] if settings.reply_to else None,
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+
+
+def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> ProbeReport:
+    """Hold one SMTP conversation and return what happened.
+
+    Never raises for a network, TLS or SMTP failure: the report says which
+    step failed, with the server's reply and a diagnosis. Every network step
+    is bounded by ``settings.timeout``. With ``send=False`` the conversation
+    ends politely after RCPT TO, so nothing is delivered.
+    """
+    from .diagnosis import diagnose
+
+    report = ProbeReport(
+        host=settings.host,
+        port=settings.port,
+        security=settings.security,
+        recipient=recipient,
+        send=send,
+    )
+    started = time.perf_counter()
+    conversation = _Conversation(settings, report)
+    client: PreconnectedSMTP | None = None
+    try:
+        client = _converse(conversation, settings, recipient, send)
+        report.ok = True
+    except _StepFailed:
+        report.diagnosis = diagnose(report, settings)
+    finally:
+        if client is not None:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                client.close()
+        report.duration = time.perf_counter() - started
+    return report
+
+
+def _converse(
+    conversation: _Conversation, settings: ProbeSettings, recipient: str, send: bool
+) -> PreconnectedSMTP:
+    report = conversation.report
+    host = settings.connect_host
+    timeout = float(settings.timeout)
+
+    with conversation.step(RESOLVE) as step:
+        addresses = _resolve(host, settings.port, timeout)
+        report.addresses = list(dict.fromkeys(str(address[4][0]) for address in addresses))
+        step.detail = ", ".join(report.addresses)
+
+    with conversation.step(CONNECT) as step:
+        sock, address, failures = _connect(addresses, timeout)
+        step.detail = _("connected to %(address)s port %(port)s") % {
+            "address": address,
+            "port": settings.port,
+        }
+        if failures:
+            step.detail += " " + _("(after: %(failures)s)") % {"failures": "; ".join(failures)}
+
+    context = client_context(verify=settings.verify_certificate, ca_pem=settings.ca_certificate)
+    if settings.security == Security.SSL:
+        with conversation.step(TLS) as step:
+            try:
+                sock = context.wrap_socket(sock, server_hostname=host)
+            except BaseException:
+                sock.close()
+                raise
+            step.detail = _record_tls(report, sock)
+
+    client = PreconnectedSMTP(
+        sock, server_hostname=host, local_hostname=DNS_NAME.get_fqdn(), timeout=timeout
+    )
+    try:
+        with conversation.step(EHLO) as step:
+            code, greeting = client.connect(host, settings.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, greeting)
+            client.ehlo_or_helo_if_needed()
+            report.capabilities = sorted(name.upper() for name in client.esmtp_features)
+            step.reply_code, step.reply = code, _reply_text(greeting)
+            step.detail = f"{code} {step.reply}"
+
+        if settings.security == Security.STARTTLS:
+            with conversation.step(TLS) as step:
+                if not client.has_extn("starttls"):
+                    raise StartTLSNotOffered(
+                        _("the server does not offer STARTTLS; nothing more was sent")
+                    )
+                client.starttls(context=context)
+                step.detail = _record_tls(report, client.sock)
+                client.ehlo()
+                report.capabilities = sorted(name.upper() for name in client.esmtp_features)
+
+        if settings.username:
+            with conversation.step(AUTH) as step:
+                if not client.has_extn("auth"):
+                    raise AuthNotOffered(_("the server offers no AUTH command"))
+                if not settings.password:
+                    raise PasswordMissing(_("a user name is set but no password"))
+                code, reply = client.login(settings.username, settings.password)
+                report.auth_mechanism = client.auth_mechanism or ""
+                step.reply_code, step.reply = code, _reply_text(reply)
+                step.detail = _("logged in as %(user)s with %(mechanism)s") % {
+                    "user": settings.username,
+                    "mechanism": report.auth_mechanism,
+                }
+
+        message = build_test_message(settings, recipient)
+        with conversation.step(MAIL) as step:
+            sender = sanitize_address(settings.from_email, message.encoding or "utf-8")
+            code, reply = client.mail(sender)
+            step.reply_code, step.reply = code, _reply_text(reply)
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, sender)
+            step.detail = f"{code} {step.reply}"
+
+        with conversation.step(RCPT) as step:
+            code, reply = client.rcpt(sanitize_address(recipient, message.encoding or "utf-8"))
+            step.reply_code, step.reply = code, _reply_text(reply)
+            if code not in (250, 251):
+                raise RecipientRefused(code, reply)
+            step.detail = f"{code} {step.reply}"
+
+        if not send:
+            client.rset()
+            return client
+
+        with conversation.step(DATA) as step:
+            code, reply = client.data(message.message().as_bytes(linesep="\r\n"))
+            step.reply_code, step.reply = code, _reply_text(reply)
+            step.detail = f"{code} {step.reply}"
+            report.final_reply = step.detail
+            report.sent = True
+            match = _QUEUE_ID.search(step.reply)
+            report.queue_id = (
+                next((group for group in match.groups() if group), "") if match else ""
+            )
+    except BaseException:
+        client.close()
+        raise
+    return client
