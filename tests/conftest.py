@@ -1,0 +1,97 @@
+"""Shared fixtures: real SMTP servers on 127.0.0.1, a test CA, profiles and an admin."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+import trustme
+
+from smtpconfig.models import Security, SMTPProfile
+
+from .smtpd import RecordingHandler, running_smtp_server
+
+# Punctuation and non-ASCII letters: what the stdlib's ASCII-only AUTH cannot send.
+PASSWORD = "p@ss:wörd/Ключ;!"
+USER = "mailer@example.com"
+
+
+@pytest.fixture(scope="session")
+def test_ca() -> trustme.CA:
+    """A throw-away certificate authority."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_pem(test_ca) -> str:
+    """The test CA's certificate, as an admin would paste it."""
+    return test_ca.cert_pem.bytes().decode("ascii")
+
+
+@pytest.fixture(scope="session")
+def server_tls_context(test_ca) -> ssl.SSLContext:
+    """A server context with a certificate for localhost and 127.0.0.1, signed by the test CA."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    test_ca.issue_cert("localhost", "127.0.0.1", "::1").configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def plain_server():
+    """A plain SMTP server without AUTH."""
+    with running_smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def auth_server():
+    """A plain SMTP server that requires AUTH (PLAIN or LOGIN)."""
+    with running_smtp_server(users={USER: PASSWORD}) as server:
+        yield server
+
+
+@pytest.fixture
+def starttls_server(server_tls_context):
+    """An SMTP server that requires STARTTLS before AUTH."""
+    with running_smtp_server(
+        users={USER: PASSWORD},
+        starttls_context=server_tls_context,
+        require_starttls=True,
+        auth_require_tls=True,
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def ssl_server(server_tls_context):
+    """An SMTP server with implicit TLS (as on port 465) and AUTH."""
+    with running_smtp_server(
+        users={USER: PASSWORD}, implicit_tls_context=server_tls_context
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def handler() -> RecordingHandler:
+    return RecordingHandler()
+
+
+@pytest.fixture
+def make_profile(db):
+    """Create a profile; keyword arguments override the defaults."""
+
+    def make(**fields) -> SMTPProfile:
+        values = {
+            "name": "Main",
+            "host": "127.0.0.1",
+            "port": 25,
+            "security": Security.NONE,
+            "from_email": "noreply@example.com",
+            "from_name": "Example Site",
+            "timeout": 5,
+            "is_default": True,
+        }
+        values.update(fields)
+        return SMTPProfile.objects.create(**values)
+
+    return make

@@ -1,0 +1,21 @@
+"""Test settings: the host project's, with fixed keys and fast hashing."""
+
+import os
+
+# Set before the host settings are read, so that they touch nothing under var/.
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-secret")
+os.environ.pop("SMTPCONFIG_ENCRYPTION_KEYS", None)
+
+from mailsettings.settings import *  # noqa: E402,F403
+
+# A fixed key for the tests; tests that need another key set it with the settings fixture.
+TEST_ENCRYPTION_KEY = "rGBX3Nd8y-iYnwZKCZTq3a6rzYN4b1J0uE0hZgEw-M0="
+SMTPCONFIG = {"ENCRYPTION_KEYS": [TEST_ENCRYPTION_KEY]}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+LOGGING = {"version": 1, "disable_existing_loggers": False}

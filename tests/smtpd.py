@@ -1,0 +1,191 @@
+"""Real SMTP servers on 127.0.0.1 for the tests and benchmarks (aiosmtpd).
+
+Each server runs in its own thread at a free port and speaks real SMTP:
+plain, STARTTLS or implicit TLS (with certificates from a throw-away CA),
+with or without AUTH, and can be told to refuse a sender, a recipient or a
+message the way real servers do.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Received:
+    """A message as the server received it."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    auth_login: str | None
+
+    @property
+    def message(self) -> EmailMessage:
+        return message_from_bytes(self.data, policy=policy.default)
+
+
+@dataclass
+class RecordingHandler:
+    """Accepts (or refuses, as told) and records every message.
+
+    Set ``mail_reply``, ``rcpt_reply`` or ``data_reply`` to an SMTP reply
+    such as ``"550 5.1.1 No such user"`` to refuse at that step.
+    """
+
+    mail_reply: str | None = None
+    rcpt_reply: str | None = None
+    data_reply: str | None = None
+    messages: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.data_reply:
+            return self.data_reply
+        login = session.auth_data.login.decode() if session.auth_data else None
+        with self.lock:
+            self.messages.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, login)
+            )
+            number = len(self.messages)
+        return f"250 2.0.0 Ok: queued as TEST{number:04d}"
+
+
+class PasswordAuthenticator:
+    """Accepts the given user names and passwords (compared as UTF-8).
+
+    ``failure_reply`` replaces aiosmtpd's own 535 reply, to imitate a provider
+    (for example Google's ``534 5.7.9 Application-specific password required``).
+    """
+
+    def __init__(self, users: dict[str, str], failure_reply: str | None = None):
+        self.users = users
+        self.failure_reply = failure_reply
+        self.attempts: list[tuple[str, str]] = []
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = auth_data.login.decode("utf-8", "replace")
+        password = auth_data.password.decode("utf-8", "replace")
+        self.attempts.append((mechanism, login))
+        if self.users.get(login) == password:
+            return AuthResult(success=True, auth_data=auth_data)
+        return AuthResult(success=False, handled=False, message=self.failure_reply)
+
+
+@dataclass
+class SMTPServer:
+    """A running test server: where it is and what it received."""
+
+    host: str
+    port: int
+    handler: RecordingHandler
+    authenticator: PasswordAuthenticator | None
+    controller: Controller
+
+    @property
+    def messages(self) -> list[Received]:
+        return self.handler.messages
+
+
+@contextmanager
+def running_smtp_server(
+    *,
+    handler: RecordingHandler | None = None,
+    users: dict[str, str] | None = None,
+    auth_failure_reply: str | None = None,
+    starttls_context: ssl.SSLContext | None = None,
+    implicit_tls_context: ssl.SSLContext | None = None,
+    require_starttls: bool = False,
+    auth_require_tls: bool = False,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+):
+    """Run an aiosmtpd server for the duration of the ``with`` block."""
+    handler = handler or RecordingHandler()
+    authenticator = PasswordAuthenticator(users, auth_failure_reply) if users else None
+    kwargs = {}
+    if authenticator:
+        kwargs.update(authenticator=authenticator, auth_require_tls=auth_require_tls)
+    if starttls_context:
+        kwargs.update(tls_context=starttls_context, require_starttls=require_starttls)
+    controller = Controller(
+        handler,
+        hostname=host,
+        port=port or free_port(),
+        ssl_context=implicit_tls_context,
+        ready_timeout=5.0,
+        server_hostname="smtp.test",
+        **kwargs,
+    )
+    controller.start()
+    try:
+        yield SMTPServer(host, controller.port, handler, authenticator, controller)
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def silent_server(*, accept: bool = True):
+    """A TCP port that accepts connections (or only queues them) but never says a word.
+
+    Imitates a server that expects TLS first (STARTTLS chosen on port 465) or a
+    host that hangs after connecting.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        sock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                connection, _ = sock.accept()
+            except OSError:
+                continue
+            accepted.append(connection)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    if accept:
+        thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        if accept:
+            thread.join(2)
+        for connection in accepted:
+            connection.close()
+        sock.close()
