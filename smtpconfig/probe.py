@@ -135,6 +135,12 @@ class Step:
     def label(self) -> str:
         return str(STEP_LABELS[self.name])
 
+    @property
+    def duration_ms(self) -> str:
+        """The duration in milliseconds, to a tenth below 10 ms."""
+        milliseconds = self.duration * 1000
+        return f"{milliseconds:.1f}" if milliseconds < 10 else f"{milliseconds:.0f}"
+
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "label": self.label, "duration": round(self.duration, 4)}
 
@@ -474,6 +480,9 @@ def _converse(
         with conversation.step(DATA) as step:
             code, reply = client.data(message.message().as_bytes(linesep="\r\n"))
             step.reply_code, step.reply = code, _reply_text(reply)
+            # smtplib raises only for a refused DATA command, not a refused message.
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
             step.detail = f"{code} {step.reply}"
             report.final_reply = step.detail
             report.sent = True

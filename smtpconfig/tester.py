@@ -52,9 +52,7 @@ def report_lines(report: ProbeReport) -> list[str]:
     lines = []
     for step in report.steps:
         mark = "ok" if step.ok else "FAILED"
-        lines.append(
-            f"  [{mark:>6}] {step.label:<22} {step.duration * 1000:7.0f} ms  {step.detail}"
-        )
+        lines.append(f"  [{mark:>6}] {step.label:<22} {step.duration_ms:>7} ms  {step.detail}")
     lines.append("")
     lines.append(report.summary())
     if report.diagnosis:

@@ -1,6 +1,7 @@
 """Test settings: the host project's, with fixed keys and fast hashing."""
 
 import os
+import tempfile
 
 # Set before the host settings are read, so that they touch nothing under var/.
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-secret")
@@ -17,5 +18,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# WhiteNoise wants STATIC_ROOT to exist; the tests serve static files from the apps instead.
+STATIC_ROOT = tempfile.mkdtemp(prefix="smtpconfig-static-")
+WHITENOISE_USE_FINDERS = True
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}

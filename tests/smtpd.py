@@ -128,6 +128,7 @@ def running_smtp_server(
     implicit_tls_context: ssl.SSLContext | None = None,
     require_starttls: bool = False,
     auth_require_tls: bool = False,
+    auth_mechanisms: tuple[str, ...] | None = None,
     host: str = "127.0.0.1",
     port: int | None = None,
 ):
@@ -137,6 +138,9 @@ def running_smtp_server(
     kwargs = {}
     if authenticator:
         kwargs.update(authenticator=authenticator, auth_require_tls=auth_require_tls)
+        if auth_mechanisms:
+            # Offer only these mechanisms (aiosmtpd offers LOGIN and PLAIN by default).
+            kwargs["auth_exclude_mechanism"] = {"LOGIN", "PLAIN"} - set(auth_mechanisms)
     if starttls_context:
         kwargs.update(tls_context=starttls_context, require_starttls=require_starttls)
     controller = Controller(

@@ -1,0 +1,335 @@
+"""The admin: list, write-only password, validation, presets and the test buttons."""
+
+import pytest
+from django.urls import reverse
+
+from smtpconfig.models import Security, SMTPProfile
+from smtpconfig.presets import PRESETS
+
+from .conftest import PASSWORD, USER
+from .smtpd import free_port
+
+pytestmark = pytest.mark.django_db
+
+ADD_URL = reverse("admin:smtpconfig_smtpprofile_add")
+LIST_URL = reverse("admin:smtpconfig_smtpprofile_changelist")
+
+
+def change_url(profile):
+    return reverse("admin:smtpconfig_smtpprofile_change", args=[profile.pk])
+
+
+def form_data(**overrides):
+    data = {
+        "name": "Main",
+        "preset": "",
+        "host": "127.0.0.1",
+        "port": "25",
+        "security": "none",
+        "username": "",
+        "password": "",
+        "from_name": "Example Site",
+        "from_email": "noreply@example.com",
+        "reply_to": "",
+        "timeout": "5",
+        "verify_certificate": "on",
+        "ca_certificate": "",
+        "test_recipient": "",
+        "enabled": "on",
+        "is_default": "on",
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def page(response) -> str:
+    return response.content.decode()
+
+
+def test_list_shows_server_mode_sender_default_and_last_test(admin_client, make_profile):
+    make_profile(host="smtp.example.com", port=587, security=Security.STARTTLS)
+    html = page(admin_client.get(LIST_URL))
+    assert "smtp.example.com:587" in html
+    assert "STARTTLS" in html
+    assert "Example Site &lt;noreply@example.com&gt;" in html
+    assert "never" in html
+
+
+def test_add_stores_the_password_encrypted_and_never_shows_it(admin_client):
+    response = admin_client.post(ADD_URL, form_data(password=PASSWORD, username=USER))
+    assert response.status_code == 302
+    profile = SMTPProfile.objects.get(name="Main")
+    assert profile.password == PASSWORD
+    assert PASSWORD not in profile.password_encrypted
+    html = page(admin_client.get(change_url(profile)))
+    assert PASSWORD not in html
+    assert profile.password_encrypted not in html
+    assert "A password is stored" in html
+
+
+def test_edit_without_retyping_keeps_the_stored_password(admin_client, make_profile):
+    profile = make_profile(password=PASSWORD, username=USER)
+    response = admin_client.post(
+        change_url(profile), form_data(username=USER, from_name="New Name", port="2525")
+    )
+    assert response.status_code == 302
+    profile.refresh_from_db()
+    assert profile.from_name == "New Name"
+    assert profile.password == PASSWORD
+
+
+def test_new_password_replaces_the_stored_one(admin_client, make_profile):
+    profile = make_profile(password="old")
+    admin_client.post(change_url(profile), form_data(password="new-Ü"))
+    profile.refresh_from_db()
+    assert profile.password == "new-Ü"
+
+
+def test_clear_password_removes_it(admin_client, make_profile):
+    profile = make_profile(password=PASSWORD)
+    response = admin_client.post(change_url(profile), form_data(clear_password="on"))
+    assert response.status_code == 302
+    profile.refresh_from_db()
+    assert not profile.has_password
+
+
+def test_new_password_and_clear_together_is_an_error(admin_client, make_profile):
+    profile = make_profile(password="old")
+    response = admin_client.post(
+        change_url(profile), form_data(password="new", clear_password="on")
+    )
+    assert response.status_code == 200
+    assert "not both" in page(response)
+    profile.refresh_from_db()
+    assert profile.password == "old"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("port", "0", "greater than or equal to 1"),
+        ("port", "70000", "less than or equal to 65535"),
+        ("host", "smtp example.com", "cannot contain spaces"),
+        ("host", "smtp://smtp.example.com", "without a scheme"),
+        ("host", "smtp.example.com:587", "in the Port field"),
+        ("host", "smtp.exa\u0000mple.com", "Null characters are not allowed"),
+        ("from_email", "not-an-address", "valid email"),
+        ("from_name", "Evil\r\nBcc: victim@example.com", "on one line"),
+        ("reply_to", "a@example.com\nBcc: b@example.com", "valid email"),
+        ("timeout", "0", "greater than or equal to 1"),
+        ("security", "tls", "Select a valid choice"),
+    ],
+)
+def test_invalid_values_get_a_clear_error_and_nothing_is_saved(admin_client, field, value, message):
+    response = admin_client.post(ADD_URL, form_data(**{field: value}))
+    assert response.status_code == 200
+    assert message in page(response)
+    assert not SMTPProfile.objects.exists()
+
+
+def test_header_fields_can_never_carry_a_line_break(admin_client, make_profile):
+    profile = make_profile()
+    response = admin_client.post(change_url(profile), form_data(from_name="A\nB"))
+    assert response.status_code == 200
+    profile.refresh_from_db()
+    assert profile.from_name == "Example Site"
+
+
+def test_making_another_profile_default_demotes_the_first(admin_client, make_profile):
+    first = make_profile(name="First")
+    response = admin_client.post(ADD_URL, form_data(name="Second"))
+    assert response.status_code == 302
+    first.refresh_from_db()
+    assert not first.is_default
+    assert SMTPProfile.objects.get(name="Second").is_default
+
+
+def test_preset_fills_the_server_without_javascript(admin_client):
+    response = admin_client.post(
+        ADD_URL, form_data(preset="gmail", host="", port="25", security="none")
+    )
+    assert response.status_code == 302
+    profile = SMTPProfile.objects.get()
+    assert (profile.host, profile.port, profile.security) == ("smtp.gmail.com", 587, "starttls")
+    assert profile.username == "noreply@example.com"
+
+
+def test_every_preset_is_offered_with_its_data_in_the_page(admin_client):
+    html = page(admin_client.get(ADD_URL))
+    for preset in PRESETS:
+        assert f'value="{preset.key}"' in html
+    assert 'id="smtpconfig-presets"' in html
+    assert "smtp.office365.com" in html
+    assert "2-Step Verification" in html
+
+
+def test_missing_host_without_preset_is_required(admin_client):
+    response = admin_client.post(ADD_URL, form_data(host=""))
+    assert response.status_code == 200
+    assert "Enter the SMTP server" in page(response)
+
+
+def test_send_test_email_uses_the_unsaved_form_and_stored_password(
+    admin_client, make_profile, auth_server
+):
+    profile = make_profile(port=free_port(), username=USER, password=PASSWORD)
+    data = form_data(
+        port=str(auth_server.port),
+        username=USER,
+        from_name="Unsaved Name",
+        _send_test="Send test email",
+        _test_to="check@example.org",
+    )
+    response = admin_client.post(change_url(profile), data)
+    assert response.status_code == 200
+    html = page(response)
+    assert "The server accepted the test email" in html
+    assert "250 2.0.0 Ok: queued as TEST0001" in html
+    assert PASSWORD not in html
+    received = auth_server.messages[0]
+    assert received.rcpt_tos == ["check@example.org"]
+    assert received.message["From"] == "Unsaved Name <noreply@example.com>"
+    # What was typed is still in the form, and not saved.
+    assert 'value="Unsaved Name"' in html
+    profile.refresh_from_db()
+    assert profile.from_name == "Example Site"
+    assert profile.last_test_ok is True
+    assert profile.last_test_at is not None
+    assert "accepted" in profile.last_test_message
+
+
+def test_send_test_from_the_add_page_saves_nothing(admin_client, plain_server):
+    data = form_data(port=str(plain_server.port), _send_test="1", _test_to="x@example.org")
+    response = admin_client.post(ADD_URL, data)
+    assert response.status_code == 200
+    assert "The server accepted the test email" in page(response)
+    assert len(plain_server.messages) == 1
+    assert not SMTPProfile.objects.exists()
+
+
+def test_failed_test_names_the_step_and_the_fix(admin_client, make_profile, auth_server):
+    wrong_password = "Wr0ng-Secret-42"
+    profile = make_profile(port=auth_server.port, username=USER, password=wrong_password)
+    response = admin_client.post(
+        change_url(profile),
+        form_data(
+            port=str(auth_server.port), username=USER, _send_test="1", _test_to="x@example.org"
+        ),
+    )
+    assert response.status_code == 200
+    html = page(response)
+    assert "The test failed at “Authentication”" in html
+    assert "535" in html
+    assert "What to change" in html
+    assert wrong_password not in html
+    profile.refresh_from_db()
+    assert profile.last_test_ok is False
+
+
+def test_failed_connection_suggests_the_mode(admin_client, make_profile, plain_server):
+    profile = make_profile(port=plain_server.port)
+    response = admin_client.post(
+        change_url(profile),
+        form_data(
+            port=str(plain_server.port), security="ssl", _send_test="1", _test_to="x@example.org"
+        ),
+    )
+    html = page(response)
+    assert "The test failed at “TLS”" in html
+    assert "wrong version number" in html
+    assert "Choose STARTTLS" in html
+
+
+def test_check_connection_sends_nothing(admin_client, make_profile, plain_server):
+    profile = make_profile(port=plain_server.port)
+    response = admin_client.post(
+        change_url(profile),
+        form_data(port=str(plain_server.port), _check_connection="1", _test_to="x@example.org"),
+    )
+    assert "Connection check passed (nothing was sent)" in page(response)
+    assert plain_server.messages == []
+
+
+def test_test_recipient_defaults_to_profile_then_admin_email(
+    admin_client, make_profile, admin_user
+):
+    profile = make_profile()
+    assert f'value="{admin_user.email}"' in page(admin_client.get(change_url(profile)))
+    profile.test_recipient = "tests@example.org"
+    profile.save()
+    assert 'value="tests@example.org"' in page(admin_client.get(change_url(profile)))
+
+
+@pytest.mark.parametrize("recipient", ["", "not an address", "a@b.c\r\nBcc: x@y.z"])
+def test_bad_test_recipient_is_an_error_message(
+    admin_client, make_profile, plain_server, recipient
+):
+    profile = make_profile(port=plain_server.port)
+    response = admin_client.post(
+        change_url(profile),
+        form_data(port=str(plain_server.port), _send_test="1", _test_to=recipient),
+    )
+    assert response.status_code == 200
+    assert "valid email address" in page(response)
+    assert plain_server.messages == []
+
+
+def test_invalid_form_is_not_tested(admin_client, make_profile, plain_server):
+    profile = make_profile(port=plain_server.port)
+    response = admin_client.post(
+        change_url(profile), form_data(port="0", _send_test="1", _test_to="x@example.org")
+    )
+    assert "Correct the errors below before testing" in page(response)
+    assert plain_server.messages == []
+
+
+def test_unreadable_password_never_breaks_the_admin(admin_client, make_profile, settings):
+    profile = make_profile(password=PASSWORD, username=USER)
+    settings.SMTPCONFIG = {"ENCRYPTION_KEYS": ["Mq8hQZ2y4cmG4gGd1o5sbsXsJ6wJ6oKXoqxvjZ3nQ0M="]}
+    assert admin_client.get(LIST_URL).status_code == 200
+    html = page(admin_client.get(change_url(profile)))
+    assert "cannot be decrypted" in html
+    response = admin_client.post(
+        change_url(profile), form_data(username=USER, _send_test="1", _test_to="x@example.org")
+    )
+    assert response.status_code == 200
+    assert "type the password again" in page(response)
+    # Typing it again fixes it.
+    admin_client.post(change_url(profile), form_data(username=USER, password="again"))
+    profile.refresh_from_db()
+    assert profile.password == "again"
+
+
+def test_without_a_key_saving_a_password_is_a_form_error(admin_client, settings, monkeypatch):
+    monkeypatch.delenv("SMTPCONFIG_ENCRYPTION_KEYS", raising=False)
+    settings.SMTPCONFIG = {}
+    response = admin_client.post(ADD_URL, form_data(password="x"))
+    assert response.status_code == 200
+    assert "smtp_generate_key" in page(response)
+    assert not SMTPProfile.objects.exists()
+
+
+def test_make_default_action(admin_client, make_profile):
+    make_profile(name="First")
+    second = make_profile(name="Second", is_default=False)
+    admin_client.post(
+        LIST_URL, {"action": "make_default", "_selected_action": [second.pk]}, follow=True
+    )
+    second.refresh_from_db()
+    assert second.is_default
+
+
+def test_port_and_mode_mismatch_is_warned_on_save(admin_client):
+    response = admin_client.post(ADD_URL, form_data(port="465", security="starttls"), follow=True)
+    assert "usually goes with SSL/TLS" in page(response)
+
+
+def test_staff_without_change_permission_cannot_run_tests(client, django_user_model, make_profile):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_smtpprofile"))
+    client.force_login(user)
+    profile = make_profile()
+    response = client.post(change_url(profile), form_data(_send_test="1", _test_to="x@y.org"))
+    assert response.status_code == 403
