@@ -17,7 +17,7 @@ from .exceptions import SMTPConfigImproperlyConfigured
 from .forms import SMTPProfileForm
 from .models import SMTPProfile
 from .presets import PRESETS
-from .tester import field_label, run_test
+from .tester import field_label, run_test, suggestion_label
 
 #: POST names of the two test buttons on the change form.
 SEND_TEST, CHECK_CONNECTION = "_send_test", "_check_connection"
@@ -117,6 +117,14 @@ class SMTPProfileAdmin(admin.ModelAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:  # nothing to show under History before the first save
             fieldsets = [fs for fs in fieldsets if "created_at" not in fs[1]["fields"]]
+        if obj is None or not obj.has_password:  # nothing to clear
+            fieldsets = [
+                (
+                    name,
+                    {**options, "fields": [f for f in options["fields"] if f != "clear_password"]},
+                )
+                for name, options in fieldsets
+            ]
         return fieldsets
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -184,6 +192,9 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             "smtp_test_report": report,
             "smtp_diagnosis_field_label": (
                 field_label(report.diagnosis.field) if report and report.diagnosis else ""
+            ),
+            "smtp_diagnosis_suggestion": (
+                suggestion_label(report.diagnosis) if report and report.diagnosis else ""
             ),
             **extra_context,
         }

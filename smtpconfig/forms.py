@@ -29,7 +29,7 @@ class SMTPProfileForm(forms.ModelForm):
         help_text=_("Fills in the server, port and SSL/TLS mode of a known provider."),
     )
     password = forms.CharField(
-        label=_("password"),
+        label=_("Password"),
         required=False,
         strip=False,
         widget=forms.PasswordInput(

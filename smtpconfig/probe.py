@@ -187,14 +187,11 @@ class ProbeReport:
                 "no message was sent."
             ) % {"server": server}
         step = self.failed_step
-        text = _("Failed at step “%(step)s” on %(server)s: %(detail)s") % {
+        return _("The test failed at “%(step)s” on %(server)s: %(reason)s") % {
             "step": step.label if step else "?",
             "server": server,
-            "detail": step.detail if step else "",
+            "reason": self.diagnosis.problem if self.diagnosis else (step.detail if step else ""),
         }
-        if self.diagnosis:
-            text += " " + self.diagnosis.problem
-        return text
 
     def as_dict(self) -> dict[str, Any]:
         """The whole report as JSON-ready data."""
@@ -237,7 +234,8 @@ def describe_exception(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return exc.verify_message or str(exc.reason or exc)
     if isinstance(exc, ssl.SSLError):
-        return str(exc.reason or exc)
+        # OpenSSL's reason code, such as WRONG_VERSION_NUMBER, in words.
+        return str(exc.reason).replace("_", " ").lower() if exc.reason else str(exc)
     if isinstance(exc, socket.gaierror):
         return exc.strerror or str(exc)
     if isinstance(exc, TimeoutError | socket.timeout):

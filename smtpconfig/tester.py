@@ -10,7 +10,8 @@ from django.core.exceptions import FieldDoesNotExist
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import SMTPProfile
+from .diagnosis import Diagnosis
+from .models import Security, SMTPProfile
 from .probe import ProbeReport, ProbeSettings, run_probe
 
 
@@ -22,6 +23,15 @@ def field_label(name: str) -> str:
         return str(SMTPProfile._meta.get_field(name).verbose_name)
     except FieldDoesNotExist:
         return name
+
+
+def suggestion_label(diagnosis: Diagnosis) -> str:
+    """The suggested value as the form shows it (a mode's label, not its stored value)."""
+    if diagnosis.suggestion in (None, ""):
+        return ""
+    if diagnosis.field == "security":
+        return str(Security(diagnosis.suggestion).label)
+    return str(diagnosis.suggestion)
 
 
 def run_test(
@@ -60,10 +70,10 @@ def report_lines(report: ProbeReport) -> list[str]:
         lines.append(_("What to change: %(fix)s") % {"fix": report.diagnosis.fix})
         if report.diagnosis.field:
             setting = field_label(report.diagnosis.field)
-            if report.diagnosis.suggestion not in (None, ""):
+            if suggestion_label(report.diagnosis):
                 lines.append(
                     _("Setting: %(field)s (suggested: %(value)s)")
-                    % {"field": setting, "value": report.diagnosis.suggestion}
+                    % {"field": setting, "value": suggestion_label(report.diagnosis)}
                 )
             else:
                 lines.append(_("Setting: %(field)s") % {"field": setting})

@@ -238,6 +238,7 @@ def test_failed_connection_suggests_the_mode(admin_client, make_profile, plain_s
     assert "The test failed at “TLS”" in html
     assert "wrong version number" in html
     assert "Choose STARTTLS" in html
+    assert "suggested: <strong>STARTTLS</strong>" in html
 
 
 def test_check_connection_sends_nothing(admin_client, make_profile, plain_server):

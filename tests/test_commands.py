@@ -145,3 +145,55 @@ def test_ensure_admin_uses_the_environment(monkeypatch):
     assert "Given-Pass-123" not in output
     boss = get_user_model().objects.get(username="boss")
     assert boss.check_password("Given-Pass-123") and boss.email == "boss@example.org"
+
+
+def test_smtp_test_exit_codes_from_the_shell(tmp_path, auth_server):
+    """As an operator runs it: its own process, its own database, the real exit code."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mailsettings.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "SMTPCONFIG_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "MAILSETTINGS_RUNTIME_DIR": str(tmp_path),
+    }
+
+    def manage(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert manage("migrate", "--verbosity", "0").returncode == 0
+    create = (
+        "from smtpconfig.models import SMTPProfile; SMTPProfile.objects.create("
+        f"name='Main', host='127.0.0.1', port={auth_server.port}, security='none', "
+        f"username={USER!r}, password={PASSWORD!r}, from_email='noreply@example.com', "
+        "is_default=True, timeout=5)"
+    )
+    assert manage("shell", "-c", create).returncode == 0
+
+    accepted = manage("smtp_test", "--to", "x@example.org")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert PASSWORD not in accepted.stdout + accepted.stderr
+    assert len(auth_server.messages) == 1
+
+    auth_server.authenticator.users[USER] = "changed on the server"
+    failed = manage("smtp_test", "--to", "x@example.org")
+    assert failed.returncode == 1
+    assert "535" in failed.stdout
+    assert "Traceback" not in failed.stderr
+
+    usage = manage("smtp_test", "--to", "x@example.org", "--profile", "Nope")
+    assert usage.returncode == 2
+    assert "Nope" in usage.stderr

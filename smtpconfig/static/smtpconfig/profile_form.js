@@ -25,16 +25,24 @@
     let portTypedByUser = false;
     if (port) port.addEventListener("input", function () { portTypedByUser = true; });
 
-    // The login note of the chosen provider, shown under the picker.
-    const note = document.createElement("div");
-    note.className = "help smtpconfig-preset-note";
-    note.id = "smtpconfig-preset-note";
+    // The login note of the chosen provider, shown in the picker's own help text.
+    let note = document.getElementById("id_preset_helptext");
+    if (!note) {
+      note = document.createElement("div");
+      note.className = "help";
+      note.id = "id_preset_helptext";
+      presetSelect.closest(".form-row").appendChild(note);
+    }
+    note.classList.add("smtpconfig-preset-note");
     note.setAttribute("aria-live", "polite");
-    presetSelect.closest("div").appendChild(note);
+    const defaultHelp = note.textContent;
 
     function showNote(preset) {
       note.textContent = "";
-      if (!preset || !preset.login_note) return;
+      if (!preset || !preset.login_note) {
+        note.textContent = defaultHelp;
+        return;
+      }
       note.append(preset.login_note);
       if (preset.help_url) {
         const link = document.createElement("a");
