@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils.translation import gettext as _
 
 from .models import Security
-from .presets import preset_for_host
+from .presets import known_error_for
 
 if TYPE_CHECKING:
     from .probe import ProbeReport, ProbeSettings
@@ -193,7 +193,7 @@ def _tls(exc, code, reply, settings, report) -> Diagnosis:
             suggestion=Security.SSL,
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return _certificate(exc, settings)
+        return _certificate(exc, settings, report.certificate)
     if settings.security == Security.SSL and _NOT_TLS.search(str(exc)):
         choice = _("Choose STARTTLS and port 587") if settings.port == 465 else _("Choose STARTTLS")
         return Diagnosis(
@@ -233,23 +233,34 @@ def _tls(exc, code, reply, settings, report) -> Diagnosis:
     )
 
 
-def _certificate(exc: ssl.SSLCertVerificationError, settings) -> Diagnosis:
+def _certificate(exc: ssl.SSLCertVerificationError, settings, certificate: dict) -> Diagnosis:
     number = exc.verify_code
+    names = [name for name in certificate.get("names", []) if "*" not in name]
     if number in (_CERT_HOSTNAME_MISMATCH, _CERT_IP_MISMATCH):
+        problem = _("The server's certificate is not valid for the name “%(host)s”.") % {
+            "host": settings.host
+        }
+        if certificate.get("names"):
+            problem += " " + _("It names: %(names)s.") % {"names": ", ".join(certificate["names"])}
         return Diagnosis(
             code="certificate_name_mismatch",
-            problem=_("The server's certificate is not valid for the name “%(host)s”.")
-            % {"host": settings.host},
+            problem=problem,
             fix=_(
                 "Enter the server name exactly as it appears in the certificate (often the "
                 "provider's own host name rather than your domain)."
             ),
             field="host",
+            suggestion=names[0] if len(names) == 1 else None,
         )
     if number in (_CERT_EXPIRED, _CERT_NOT_YET_VALID):
+        when = certificate.get("not_after", "")[:10] if number == _CERT_EXPIRED else ""
         return Diagnosis(
             code="certificate_expired",
-            problem=_("The server's certificate has expired or is not valid yet."),
+            problem=(
+                _("The server's certificate expired on %(date)s.") % {"date": when}
+                if when
+                else _("The server's certificate has expired or is not valid yet.")
+            ),
             fix=_(
                 "The server's administrator must renew the certificate. Check too that this "
                 "machine's clock is right."
@@ -348,16 +359,15 @@ def _auth(exc, code, reply, settings, report) -> Diagnosis:
         )
     if code is not None and 400 <= code < 500:
         return _temporary(code, reply)
-    preset = preset_for_host(settings.host)
-    if preset:
-        for known in preset.known_errors:
-            if known.matches(f"{code} {reply}"):
-                return Diagnosis(
-                    code=f"{preset.key}_auth",
-                    problem=str(known.problem),
-                    fix=str(known.fix),
-                    field=known.field,
-                )
+    match = known_error_for(settings.host, f"{code} {reply}")
+    if match:
+        preset, known = match
+        return Diagnosis(
+            code=f"{preset.key}_auth",
+            problem=str(known.problem),
+            fix=str(known.fix),
+            field=known.field,
+        )
     if code == 530 or (code is not None and _NEEDS_TLS.search(reply)):
         return Diagnosis(
             code="auth_needs_tls",
@@ -399,15 +409,15 @@ def _mail(exc, code, reply, settings, report) -> Diagnosis:
             fix=_("Enter the user name and password of the mail account."),
             field="username",
         )
-    preset = preset_for_host(settings.host)
-    for known in preset.known_errors if preset else ():
-        if known.field == "from_email" and known.matches(f"{code} {reply}"):
-            return Diagnosis(
-                code=f"{preset.key}_sender",
-                problem=str(known.problem),
-                fix=str(known.fix),
-                field="from_email",
-            )
+    match = known_error_for(settings.host, f"{code} {reply}", field="from_email")
+    if match:
+        preset, known = match
+        return Diagnosis(
+            code=f"{preset.key}_sender",
+            problem=str(known.problem),
+            fix=str(known.fix),
+            field="from_email",
+        )
     suggestion = settings.username if "@" in settings.username else None
     return Diagnosis(
         code="sender_rejected",

@@ -25,6 +25,9 @@ class KnownError:
     problem: str
     fix: str
     field: str = "password"
+    #: The reply is the provider's own wording, recognised whatever the host is called
+    #: (a relay or an alias name in front of the provider's servers).
+    distinctive: bool = False
 
     def matches(self, reply: str) -> bool:
         return re.search(self.pattern, reply, re.IGNORECASE) is not None
@@ -97,14 +100,16 @@ PRESETS: tuple[Preset, ...] = (
                 r"5\.7\.9|application-specific password",
                 _("Google requires an app password for this account."),
                 _GOOGLE_APP_PASSWORD_FIX,
+                distinctive=True,
             ),
             KnownError(
-                r"5\.7\.8|BadCredentials|Username and Password not accepted",
+                r"BadCredentials|Username and Password not accepted",
                 _(
                     "Google did not accept the user name and password. A normal Google "
                     "password is always refused here."
                 ),
                 _GOOGLE_APP_PASSWORD_FIX,
+                distinctive=True,
             ),
         ),
     ),
@@ -168,6 +173,7 @@ PRESETS: tuple[Preset, ...] = (
                     "sure security defaults do not block it. If basic authentication is off for "
                     "good, use OAuth2 or a relay service such as your provider's."
                 ),
+                distinctive=True,
             ),
             KnownError(
                 r"5\.7\.3|Authentication unsuccessful",
@@ -185,6 +191,7 @@ PRESETS: tuple[Preset, ...] = (
                     "“Send As” permission for the sender in the Exchange admin center."
                 ),
                 field="from_email",
+                distinctive=True,
             ),
         ),
     ),
@@ -275,6 +282,28 @@ def preset_for_host(host: str) -> Preset | None:
         for suffix in preset.host_suffixes:
             if host == suffix or host.endswith("." + suffix):
                 return preset
+    return None
+
+
+def known_error_for(
+    host: str, reply: str, field: str | None = None
+) -> tuple[Preset, KnownError] | None:
+    """The provider error this reply is: the host's provider first, then any distinctive one.
+
+    ``field`` limits the search to errors about that form field.
+    """
+    own = preset_for_host(host)
+    candidates = [(own, error) for error in own.known_errors] if own else []
+    candidates += [
+        (preset, error)
+        for preset in PRESETS
+        if preset is not own
+        for error in preset.known_errors
+        if error.distinctive
+    ]
+    for preset, error in candidates:
+        if (field is None or error.field == field) and error.matches(reply):
+            return preset, error
     return None
 
 

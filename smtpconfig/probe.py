@@ -75,6 +75,17 @@ class RecipientRefused(smtplib.SMTPResponseException):
     """The server refused the recipient at RCPT TO."""
 
 
+class MessageTooLarge(smtplib.SMTPResponseException):
+    """The message is larger than the SIZE the server announced; it was not sent."""
+
+
+def _capabilities(client: smtplib.SMTP) -> list[str]:
+    """EHLO keywords with their parameters, such as ``AUTH PLAIN LOGIN`` or ``SIZE 35882577``."""
+    return sorted(
+        f"{name.upper()} {value.strip()}".strip() for name, value in client.esmtp_features.items()
+    )
+
+
 @dataclass(frozen=True)
 class ProbeSettings:
     """The settings one conversation needs: a profile's, saved or not."""
@@ -165,6 +176,7 @@ class ProbeReport:
     auth_mechanism: str = ""
     final_reply: str = ""
     queue_id: str = ""
+    transcript: list[str] = field(default_factory=list)
     duration: float = 0.0
     exception: BaseException | None = field(default=None, repr=False)
 
@@ -213,6 +225,7 @@ class ProbeReport:
             "auth_mechanism": self.auth_mechanism,
             "final_reply": self.final_reply,
             "queue_id": self.queue_id,
+            "transcript": self.transcript,
             "duration": round(self.duration, 4),
         }
 
@@ -251,6 +264,7 @@ class _Conversation:
     def __init__(self, settings: ProbeSettings, report: ProbeReport):
         self.settings = settings
         self.report = report
+        self.client: PreconnectedSMTP | None = None
 
     @contextmanager
     def step(self, name: str) -> Iterator[Step]:
@@ -370,25 +384,51 @@ def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> 
     )
     started = time.perf_counter()
     conversation = _Conversation(settings, report)
-    client: PreconnectedSMTP | None = None
     try:
-        client = _converse(conversation, settings, recipient, send)
+        _converse(conversation, settings, recipient, send)
         report.ok = True
     except _StepFailed:
+        if isinstance(report.exception, ssl.SSLCertVerificationError):
+            # Show the certificate that failed (its names, its dates): read it again
+            # without verifying, on a new connection that sends nothing else.
+            report.certificate = _fetch_certificate(settings) or report.certificate
         report.diagnosis = diagnose(report, settings)
     finally:
+        client = conversation.client
         if client is not None:
-            try:
-                client.quit()
-            except (OSError, smtplib.SMTPException):
-                client.close()
+            if report.ok:
+                try:
+                    client.quit()
+                except (OSError, smtplib.SMTPException):
+                    client.close()
+            report.transcript = list(getattr(client, "transcript", []))
         report.duration = time.perf_counter() - started
     return report
 
 
+def _fetch_certificate(settings: ProbeSettings) -> dict:
+    """The server's certificate, read without verification (for display only)."""
+    host, timeout = settings.connect_host, float(settings.timeout)
+    context = client_context(verify=False)
+    try:
+        sock = socket.create_connection((host, settings.port), timeout)
+        with sock:
+            if settings.security == Security.SSL:
+                with context.wrap_socket(sock, server_hostname=host) as tls:
+                    return describe_certificate(tls.getpeercert(binary_form=True))
+            client = PreconnectedSMTP(sock, server_hostname=host, timeout=timeout)
+            client.connect(host, settings.port)
+            client.starttls(context=context)
+            certificate = describe_certificate(client.sock.getpeercert(binary_form=True))
+            client.close()
+            return certificate
+    except (OSError, smtplib.SMTPException):
+        return {}
+
+
 def _converse(
     conversation: _Conversation, settings: ProbeSettings, recipient: str, send: bool
-) -> PreconnectedSMTP:
+) -> None:
     report = conversation.report
     host = settings.connect_host
     timeout = float(settings.timeout)
@@ -420,15 +460,19 @@ def _converse(
     client = PreconnectedSMTP(
         sock, server_hostname=host, local_hostname=DNS_NAME.get_fqdn(), timeout=timeout
     )
+    conversation.client = client
     try:
         with conversation.step(EHLO) as step:
             code, greeting = client.connect(host, settings.port)
             if code != 220:
                 raise smtplib.SMTPConnectError(code, greeting)
             client.ehlo_or_helo_if_needed()
-            report.capabilities = sorted(name.upper() for name in client.esmtp_features)
+            report.capabilities = _capabilities(client)
             step.reply_code, step.reply = code, _reply_text(greeting)
-            step.detail = f"{code} {step.reply}"
+            step.detail = _("%(greeting)s; offers: %(capabilities)s") % {
+                "greeting": f"{code} {step.reply}",
+                "capabilities": ", ".join(report.capabilities) or _("nothing (HELO only)"),
+            }
 
         if settings.security == Security.STARTTLS:
             with conversation.step(TLS) as step:
@@ -439,7 +483,7 @@ def _converse(
                 client.starttls(context=context)
                 step.detail = _record_tls(report, client.sock)
                 client.ehlo()
-                report.capabilities = sorted(name.upper() for name in client.esmtp_features)
+                report.capabilities = _capabilities(client)
 
         if settings.username:
             with conversation.step(AUTH) as step:
@@ -473,10 +517,18 @@ def _converse(
 
         if not send:
             client.rset()
-            return client
+            return
 
         with conversation.step(DATA) as step:
-            code, reply = client.data(message.message().as_bytes(linesep="\r\n"))
+            payload = message.message().as_bytes(linesep="\r\n")
+            limit = client.esmtp_features.get("size", "").strip()
+            if limit.isdigit() and 0 < int(limit) < len(payload):
+                raise MessageTooLarge(
+                    552,
+                    _("the message (%(size)s bytes) is larger than the server's SIZE %(limit)s")
+                    % {"size": len(payload), "limit": limit},
+                )
+            code, reply = client.data(payload)
             step.reply_code, step.reply = code, _reply_text(reply)
             # smtplib raises only for a refused DATA command, not a refused message.
             if code != 250:
@@ -489,6 +541,12 @@ def _converse(
                 next((group for group in match.groups() if group), "") if match else ""
             )
     except BaseException:
+        # End politely where the session still stands (a refused sender or
+        # recipient); a broken connection is simply closed.
+        try:
+            if isinstance(conversation.report.exception, smtplib.SMTPResponseException):
+                client.quit()
+        except (OSError, smtplib.SMTPException):
+            pass
         client.close()
         raise
-    return client

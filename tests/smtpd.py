@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -129,12 +129,13 @@ def running_smtp_server(
     require_starttls: bool = False,
     auth_require_tls: bool = False,
     auth_mechanisms: tuple[str, ...] | None = None,
+    data_size_limit: int | None = None,
     host: str = "127.0.0.1",
     port: int | None = None,
 ):
     """Run an aiosmtpd server for the duration of the ``with`` block."""
     handler = handler or RecordingHandler()
-    authenticator = PasswordAuthenticator(users, auth_failure_reply) if users else None
+    authenticator = PasswordAuthenticator(users, auth_failure_reply) if users is not None else None
     kwargs = {}
     if authenticator:
         kwargs.update(authenticator=authenticator, auth_require_tls=auth_require_tls)
@@ -143,6 +144,8 @@ def running_smtp_server(
             kwargs["auth_exclude_mechanism"] = {"LOGIN", "PLAIN"} - set(auth_mechanisms)
     if starttls_context:
         kwargs.update(tls_context=starttls_context, require_starttls=require_starttls)
+    if data_size_limit:
+        kwargs["data_size_limit"] = data_size_limit  # announced as SIZE in the EHLO reply
     controller = Controller(
         handler,
         hostname=host,
@@ -192,4 +195,83 @@ def silent_server(*, accept: bool = True):
             thread.join(2)
         for connection in accepted:
             connection.close()
+        sock.close()
+
+
+@contextmanager
+def blackhole_port():
+    """A port on 127.0.0.1 where connect() never completes (a firewall that drops packets).
+
+    The listening socket's backlog is filled and never accepted, so the
+    kernel drops further connection attempts instead of refusing them.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(0)
+    port = sock.getsockname()[1]
+    fillers = []
+    for _ in range(8):
+        filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        filler.setblocking(False)
+        with suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        sock.close()
+
+
+@contextmanager
+def scripted_server(greeting: bytes, replies: dict[bytes, bytes] | None = None):
+    """A raw TCP server that greets with ``greeting`` and answers commands from ``replies``.
+
+    ``replies`` maps a command's first word (``b"EHLO"``) to the reply lines to
+    send; a command with no entry ends the connection. For the replies that
+    aiosmtpd cannot be made to give (a 421 greeting, a drop at a chosen moment).
+    """
+    replies = replies or {}
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.settimeout(0.1)
+    stop = threading.Event()
+
+    def talk(connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(5)
+            connection.sendall(greeting)
+            buffer = b""
+            while not stop.is_set():
+                try:
+                    chunk = connection.recv(4096)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                buffer += chunk
+                while b"\r\n" in buffer:
+                    line, buffer = buffer.split(b"\r\n", 1)
+                    reply = replies.get(line.split(b" ")[0].upper())
+                    if reply is None:
+                        return
+                    connection.sendall(reply)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=talk, args=(connection,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
         sock.close()

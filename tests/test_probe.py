@@ -155,16 +155,106 @@ def test_untrusted_certificate_offers_a_custom_ca(ssl_server):
     assert report.diagnosis.field == "ca_certificate"
 
 
-def test_certificate_for_another_name(test_ca, ca_pem):
+def server_context_for(test_ca, *names, **dates):
     import ssl
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    test_ca.issue_cert("mail.other.test").configure_cert(context)
+    test_ca.issue_cert(*names, **dates).configure_cert(context)
+    return context
+
+
+def test_certificate_for_another_name_lists_the_names_it_holds(test_ca, ca_pem):
+    context = server_context_for(test_ca, "mail.other.test")
     with running_smtp_server(implicit_tls_context=context) as server:
         report = run_probe(
             settings_for(server, security=Security.SSL, ca_certificate=ca_pem), RECIPIENT
         )
     assert failed(report) == ("tls", "certificate_name_mismatch")
+    assert "mail.other.test" in report.diagnosis.problem
+    assert report.diagnosis.suggestion == "mail.other.test"
+    assert report.certificate["names"] == ["mail.other.test"]
+
+
+def test_expired_certificate_says_when(test_ca, ca_pem):
+    import datetime
+
+    context = server_context_for(
+        test_ca,
+        "localhost",
+        "127.0.0.1",
+        not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
+        not_after=datetime.datetime(2021, 6, 30, tzinfo=datetime.UTC),
+    )
+    with running_smtp_server(starttls_context=context) as server:
+        report = run_probe(
+            settings_for(server, security=Security.STARTTLS, ca_certificate=ca_pem), RECIPIENT
+        )
+    assert failed(report) == ("tls", "certificate_expired")
+    assert "2021-06-30" in report.diagnosis.problem
+    assert report.certificate["expired"] is True
+
+
+def test_connection_timeout_suggests_another_port_within_timeout_plus_one_second():
+    from .smtpd import blackhole_port
+
+    with blackhole_port() as port:
+        started = time.monotonic()
+        report = run_probe(ProbeSettings(host="127.0.0.1", port=port, timeout=1), RECIPIENT)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1 + 1
+    assert failed(report) == ("connect", "connection_timeout")
+    assert report.diagnosis.suggestion in (587, 465)
+
+
+def test_421_greeting_is_temporary_not_a_settings_problem():
+    from .smtpd import scripted_server
+
+    with scripted_server(b"421 4.3.2 Service not available, closing channel\r\n") as port:
+        report = run_probe(ProbeSettings(host="127.0.0.1", port=port, timeout=2), RECIPIENT)
+    assert failed(report) == ("ehlo", "temporary_failure")
+    assert report.diagnosis.temporary is True
+    assert "421" in report.diagnosis.problem
+
+
+def test_message_larger_than_announced_size_is_not_sent():
+    with running_smtp_server(data_size_limit=200) as server:
+        report = run_probe(settings_for(server), RECIPIENT)
+        assert failed(report) == ("data", "message_too_large")
+        assert "SIZE 200" in report.capabilities
+        assert server.messages == []
+
+
+def test_ehlo_step_lists_the_servers_capabilities(auth_server):
+    report = run_probe(settings_for(auth_server, username=USER, password=PASSWORD), RECIPIENT)
+    ehlo = next(step for step in report.steps if step.name == "ehlo")
+    assert "AUTH LOGIN PLAIN" in ehlo.detail and "8BITMIME" in ehlo.detail
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_transcript_masks_every_credential(mechanism):
+    import base64
+
+    with running_smtp_server(users={USER: PASSWORD}, auth_mechanisms=(mechanism,)) as server:
+        report = run_probe(settings_for(server, username=USER, password=PASSWORD), RECIPIENT)
+    transcript = "\n".join(report.transcript)
+    assert report.ok
+    assert f"C: AUTH {mechanism} ****" in transcript
+    assert "S: 235" in transcript
+    for secret in (PASSWORD, USER):
+        assert secret not in transcript.split("C: MAIL")[0].split("C: AUTH")[1]
+        encoded = base64.b64encode(secret.encode()).decode()
+        assert encoded not in transcript
+    assert base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode() not in transcript
+    assert "C: <message," in transcript
+    assert "Subject:" not in transcript
+
+
+def test_failed_conversation_keeps_its_transcript(auth_server):
+    report = run_probe(settings_for(auth_server, username=USER, password="Wr0ng-99"), RECIPIENT)
+    assert not report.ok
+    assert report.transcript[0].startswith("S: 220")
+    assert any(line.startswith("S: 535") for line in report.transcript)
+    assert "Wr0ng-99" not in "\n".join(report.transcript)
 
 
 def test_verification_off_accepts_an_untrusted_certificate(ssl_server):
@@ -183,29 +273,49 @@ def test_wrong_password_is_an_auth_failure_naming_the_password(auth_server):
     assert auth_server.messages == []
 
 
-def test_gmail_app_password_reply_gets_googles_real_fix(monkeypatch):
+def test_gmail_app_password_reply_gets_googles_real_fix():
     with running_smtp_server(
         users={USER: PASSWORD},
-        auth_failure_reply="534 5.7.9 Application-specific password required.",
+        auth_failure_reply="534 5.7.9 Application-specific password required. gsmtp",
     ) as server:
-        # The provider is recognised by host name; resolve smtp.gmail.com to the local server.
-        import socket
-
-        real_getaddrinfo = socket.getaddrinfo
-
-        def local_only(host, *args, **kwargs):
-            return real_getaddrinfo(
-                "127.0.0.1" if host == "smtp.gmail.com" else host, *args, **kwargs
-            )
-
-        monkeypatch.setattr(socket, "getaddrinfo", local_only)
-        report = run_probe(
-            settings_for(server, host="smtp.gmail.com", username=USER, password="normal"),
-            RECIPIENT,
-        )
+        report = run_probe(settings_for(server, username=USER, password="normal"), RECIPIENT)
     assert failed(report) == ("auth", "gmail_auth")
     assert "app password" in report.diagnosis.fix
     assert "2-Step Verification" in report.diagnosis.fix
+    assert "turn 2-Step Verification off" in report.diagnosis.fix  # ...do not
+
+
+def test_microsoft_smtp_auth_disabled_reply_gets_the_admin_fix():
+    reply = (
+        "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled "
+        "for the Tenant."
+    )
+    # The tenant refuses password logins, so even the right password is refused.
+    with running_smtp_server(users={}, auth_failure_reply=reply) as server:
+        report = run_probe(settings_for(server, username=USER, password=PASSWORD), RECIPIENT)
+    assert failed(report) == ("auth", "microsoft365_auth")
+    assert "Authenticated SMTP" in report.diagnosis.fix
+
+
+def test_yahoo_rejection_is_recognised_by_the_providers_host_name(monkeypatch):
+    import socket
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def yahoo_is_local(host, *args, **kwargs):
+        # Only name resolution is redirected; the conversation is with a real server.
+        return real_getaddrinfo(
+            "127.0.0.1" if host == "smtp.mail.yahoo.com" else host, *args, **kwargs
+        )
+
+    with running_smtp_server(users={USER: PASSWORD}) as server:
+        monkeypatch.setattr(socket, "getaddrinfo", yahoo_is_local)
+        report = run_probe(
+            settings_for(server, host="smtp.mail.yahoo.com", username=USER, password="normal"),
+            RECIPIENT,
+        )
+    assert failed(report) == ("auth", "yahoo_auth")
+    assert "app password" in report.diagnosis.fix
 
 
 def test_username_without_password_is_reported_before_contacting_auth(auth_server):

@@ -63,7 +63,74 @@ class SMTP_SSL(UTF8AuthMixin, smtplib.SMTP_SSL):  # noqa: N801 (mirrors smtplib'
     """:class:`smtplib.SMTP_SSL` with UTF-8 authentication."""
 
 
-class PreconnectedSMTP(SMTP):
+class TranscriptMixin:
+    """Records the conversation, with every credential masked.
+
+    The AUTH command's argument and each reply to a server challenge (334)
+    are replaced by ``****``; the message itself is recorded by its size only.
+    """
+
+    MASK = "****"
+
+    def _transcript_init(self) -> None:
+        self.transcript: list[str] = []
+        self._masking_auth = False
+        self._sending_data = False
+
+    def send(self, s):
+        if not hasattr(self, "transcript"):
+            self._transcript_init()
+        text = s.decode("utf-8", "replace") if isinstance(s, bytes) else s
+        if self._sending_data:
+            self.transcript.append(f"C: <message, {len(s)} bytes>")
+        elif text.upper().startswith("AUTH"):
+            mechanism = text.split()[1] if len(text.split()) > 1 else ""
+            self.transcript.append(f"C: AUTH {mechanism} {self.MASK}".rstrip())
+            self._masking_auth = True
+        elif self._masking_auth:
+            self.transcript.append(f"C: {self.MASK}")
+        else:
+            self.transcript.append("C: " + text.rstrip("\r\n"))
+        return super().send(s)
+
+    def getreply(self):
+        if not hasattr(self, "transcript"):
+            self._transcript_init()
+        code, reply = super().getreply()
+        lines = reply.decode("utf-8", "replace").splitlines() or [""]
+        if code == 334:
+            # A challenge may echo what the client sent; it is never shown.
+            lines = [self.MASK]
+        else:
+            self._masking_auth = False
+        for index, line in enumerate(lines):
+            separator = "-" if index < len(lines) - 1 else " "
+            self.transcript.append(f"S: {code}{separator}{line}")
+        return code, reply
+
+    def data(self, msg):
+        if not hasattr(self, "transcript"):
+            self._transcript_init()
+        # smtplib sends DATA, waits for 354, then the message in one send().
+        original_send = self.send
+
+        def send_message(s):
+            if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+                self._sending_data = True
+                try:
+                    return original_send(s)
+                finally:
+                    self._sending_data = False
+            return original_send(s)
+
+        self.send = send_message
+        try:
+            return super().data(msg)
+        finally:
+            del self.send
+
+
+class PreconnectedSMTP(TranscriptMixin, SMTP):
     """An SMTP client over a socket the caller has already connected (and wrapped).
 
     The probe opens the TCP connection and does the TLS handshake itself, so
