@@ -7,7 +7,9 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
+from django.http import JsonResponse
 from django.template.defaultfilters import date as date_filter
+from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
@@ -17,11 +19,22 @@ from .exceptions import SMTPConfigImproperlyConfigured
 from .forms import SMTPProfileForm
 from .models import SMTPProfile
 from .presets import PRESETS
+from .probe import STEP_LABELS, ProbeReport
 from .tester import field_label, run_test, suggestion_label
 
 #: POST names of the two test buttons on the change form.
 SEND_TEST, CHECK_CONNECTION = "_send_test", "_check_connection"
 TEST_RECIPIENT_FIELD = "_test_to"
+
+
+def report_context(report: ProbeReport) -> dict:
+    """What the report template needs besides the report itself."""
+    diagnosis = report.diagnosis
+    return {
+        "report": report,
+        "smtp_diagnosis_field_label": field_label(diagnosis.field) if diagnosis else "",
+        "smtp_diagnosis_suggestion": suggestion_label(diagnosis) if diagnosis else "",
+    }
 
 
 @admin.register(SMTPProfile)
@@ -40,7 +53,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
     list_display_links = ["name"]
     list_filter = ["enabled", "security", "is_default", "last_test_ok"]
     search_fields = ["name", "host", "from_email", "username"]
-    readonly_fields = ["created_at", "updated_at", "last_test_column"]
+    readonly_fields = ["created_at", "updated_at", "last_test_column", "last_test_details"]
     actions = ["make_default"]
 
     fieldsets = (
@@ -66,7 +79,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
         ),
         (
             gettext_lazy("History"),
-            {"fields": ["created_at", "updated_at", "last_test_column"]},
+            {"fields": ["created_at", "updated_at", "last_test_column", "last_test_details"]},
         ),
     )
 
@@ -88,13 +101,30 @@ class SMTPProfileAdmin(admin.ModelAdmin):
     def last_test_column(self, profile: SMTPProfile) -> str:
         if profile.last_test_at is None:
             return _("never")
-        outcome = _("passed") if profile.last_test_ok else _("failed")
+        if profile.last_test_ok:
+            outcome = _("passed")
+        else:
+            failed_step = (profile.last_test_report or {}).get("failed_step")
+            outcome = (
+                _("failed at “%(step)s”") % {"step": STEP_LABELS[failed_step]}
+                if failed_step in STEP_LABELS
+                else _("failed")
+            )
         return format_html(
             '<span class="smtpconfig-last-test smtpconfig-{}" title="{}">{}, {}</span>',
             "ok" if profile.last_test_ok else "failed",
             profile.last_test_message,
             outcome,
             _("%(time)s ago") % {"time": timesince(profile.last_test_at)},
+        )
+
+    @admin.display(description=gettext_lazy("last test report"))
+    def last_test_details(self, profile: SMTPProfile) -> str:
+        if not profile.last_test_report:
+            return _("No test yet.")
+        report = ProbeReport.from_dict(profile.last_test_report)
+        return render_to_string(
+            "smtpconfig/test_report.html", {**report_context(report), "folded": True}
         )
 
     @admin.action(description=gettext_lazy("Make the selected profile the default"))
@@ -160,13 +190,33 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             raise PermissionDenied
         form_class = self.get_form(request, obj, change=not add)
         form = form_class(request.POST, request.FILES, instance=obj)
-        report = None
+        report, error = None, None
         if not form.is_valid():
-            self.message_user(
-                request, _("Correct the errors below before testing."), messages.ERROR
-            )
+            error = _("Correct the errors below before testing.")
         else:
-            report = self._run_test(request, form, obj)
+            report, error = self._run_test(request, form, obj)
+        if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+            # The page's script runs the test without reloading: answer with the
+            # report as HTML; an invalid form is shown by a normal submit instead.
+            return JsonResponse(
+                {
+                    "form_valid": form.is_valid(),
+                    "ok": bool(report and report.ok),
+                    "error": error or "",
+                    "summary": report.summary() if report else "",
+                    "html": render_to_string(
+                        "smtpconfig/test_report.html", report_context(report), request
+                    )
+                    if report
+                    else "",
+                }
+            )
+        if error:
+            self.message_user(request, error, messages.ERROR)
+        elif report:
+            self.message_user(
+                request, report.summary(), messages.SUCCESS if report.ok else messages.ERROR
+            )
         fieldsets = self.get_fieldsets(request, obj)
         admin_form = helpers.AdminForm(
             form,
@@ -190,41 +240,28 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             "errors": helpers.AdminErrorList(form, []),
             "preserved_filters": self.get_preserved_filters(request),
             "smtp_test_report": report,
-            "smtp_diagnosis_field_label": (
-                field_label(report.diagnosis.field) if report and report.diagnosis else ""
-            ),
-            "smtp_diagnosis_suggestion": (
-                suggestion_label(report.diagnosis) if report and report.diagnosis else ""
-            ),
+            **(report_context(report) if report else {}),
             **extra_context,
         }
         return self.render_change_form(
             request, context, add=add, change=not add, obj=obj, form_url=form_url
         )
 
-    def _run_test(self, request, form, obj):
+    def _run_test(self, request, form, obj) -> tuple[ProbeReport | None, str | None]:
+        """Run the test the button asked for: (report, None) or (None, what is wrong)."""
         recipient = request.POST.get(TEST_RECIPIENT_FIELD, "").strip()
         try:
             validate_email(recipient)
         except ValidationError:
-            self.message_user(
-                request,
-                _("Enter a valid email address to send the test to.")
-                if not recipient
-                else _("“%(address)s” is not a valid email address.") % {"address": recipient},
-                messages.ERROR,
-            )
-            return None
+            if not recipient:
+                return None, _("Enter a valid email address to send the test to.")
+            return None, _("“%(address)s” is not a valid email address.") % {"address": recipient}
         try:
             settings = form.probe_settings()
         except SMTPConfigImproperlyConfigured as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return None
+            return None, str(exc)
         send = SEND_TEST in request.POST
-        report = run_test(settings, recipient, send=send, profile=obj)
-        level = messages.SUCCESS if report.ok else messages.ERROR
-        self.message_user(request, report.summary(), level)
-        return report
+        return run_test(settings, recipient, send=send, profile=obj), None
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.last_test_at:

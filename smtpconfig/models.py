@@ -169,6 +169,9 @@ class SMTPProfile(models.Model):
     last_test_at = models.DateTimeField(_("last tested"), null=True, blank=True, editable=False)
     last_test_ok = models.BooleanField(_("last test passed"), null=True, editable=False)
     last_test_message = models.TextField(_("last test result"), blank=True, editable=False)
+    last_test_report = models.JSONField(
+        _("last test report"), null=True, blank=True, editable=False
+    )
 
     objects = SMTPProfileQuerySet.as_manager()
 

@@ -205,6 +205,45 @@ class ProbeReport:
             "reason": self.diagnosis.problem if self.diagnosis else (step.detail if step else ""),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbeReport:
+        """A report from :meth:`as_dict`'s data (a profile's stored last report)."""
+        from .diagnosis import Diagnosis
+
+        steps = [
+            Step(
+                name=step["name"],
+                ok=step["ok"],
+                duration=step.get("duration", 0.0),
+                detail=step.get("detail", ""),
+                reply_code=step.get("reply_code"),
+                reply=step.get("reply", ""),
+            )
+            for step in data.get("steps", [])
+            if step.get("name") in STEP_LABELS
+        ]
+        diagnosis = data.get("diagnosis")
+        return cls(
+            host=data.get("host", ""),
+            port=data.get("port", 0),
+            security=data.get("security", ""),
+            recipient=data.get("recipient", ""),
+            send=data.get("send", data.get("sent", False)),
+            steps=steps,
+            ok=data.get("ok", False),
+            sent=data.get("sent", False),
+            diagnosis=Diagnosis(**diagnosis) if diagnosis else None,
+            addresses=data.get("addresses", []),
+            certificate=data.get("certificate", {}),
+            tls=data.get("tls", {}),
+            capabilities=data.get("capabilities", []),
+            auth_mechanism=data.get("auth_mechanism", ""),
+            final_reply=data.get("final_reply", ""),
+            queue_id=data.get("queue_id", ""),
+            transcript=data.get("transcript", []),
+            duration=data.get("duration", 0.0),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """The whole report as JSON-ready data."""
         return {
@@ -214,6 +253,7 @@ class ProbeReport:
             "port": self.port,
             "security": self.security,
             "recipient": self.recipient,
+            "send": self.send,
             "summary": self.summary(),
             "steps": [step.as_dict() for step in self.steps],
             "failed_step": self.failed_step.name if self.failed_step else None,
@@ -447,7 +487,11 @@ def _converse(
         if failures:
             step.detail += " " + _("(after: %(failures)s)") % {"failures": "; ".join(failures)}
 
-    context = client_context(verify=settings.verify_certificate, ca_pem=settings.ca_certificate)
+    context = (
+        client_context(verify=settings.verify_certificate, ca_pem=settings.ca_certificate)
+        if settings.security != Security.NONE
+        else None
+    )
     if settings.security == Security.SSL:
         with conversation.step(TLS) as step:
             try:

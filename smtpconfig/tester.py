@@ -49,11 +49,15 @@ def run_test(
     report = run_probe(settings, recipient, send=send)
     if profile is not None and profile.pk is not None:
         now = timezone.now()
-        SMTPProfile.objects.filter(pk=profile.pk).update(
-            last_test_at=now, last_test_ok=report.ok, last_test_message=report.summary()
-        )
-        profile.last_test_at, profile.last_test_ok = now, report.ok
-        profile.last_test_message = report.summary()
+        outcome = {
+            "last_test_at": now,
+            "last_test_ok": report.ok,
+            "last_test_message": report.summary(),
+            "last_test_report": report.as_dict(),
+        }
+        SMTPProfile.objects.filter(pk=profile.pk).update(**outcome)
+        for name, value in outcome.items():
+            setattr(profile, name, value)
     return report
 
 

@@ -8,6 +8,7 @@ message the way real servers do.
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import threading
@@ -18,6 +19,10 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+# aiosmtpd logs a deprecation on every login and a traceback for every TLS handshake a
+# test makes fail on purpose; neither is news.
+logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 
 def free_port() -> int:

@@ -334,3 +334,73 @@ def test_staff_without_change_permission_cannot_run_tests(client, django_user_mo
     profile = make_profile()
     response = client.post(change_url(profile), form_data(_send_test="1", _test_to="x@y.org"))
     assert response.status_code == 403
+
+
+def ajax_post(client, url, data):
+    return client.post(url, data, headers={"X-Requested-With": "XMLHttpRequest"})
+
+
+def test_in_page_test_answers_with_the_report_as_html(admin_client, make_profile, auth_server):
+    profile = make_profile(port=auth_server.port, username=USER, password=PASSWORD)
+    response = ajax_post(
+        admin_client,
+        change_url(profile),
+        form_data(port=str(auth_server.port), username=USER, _send_test="1", _test_to="x@y.org"),
+    )
+    result = response.json()
+    assert result["form_valid"] and result["ok"] and not result["error"]
+    assert "The server accepted the test email" in result["html"]
+    assert "C: AUTH PLAIN ****" in result["html"]
+    assert PASSWORD not in response.content.decode()
+    assert len(auth_server.messages) == 1
+
+
+def test_in_page_test_of_an_invalid_form_asks_for_a_normal_submit(admin_client, make_profile):
+    profile = make_profile()
+    result = ajax_post(
+        admin_client, change_url(profile), form_data(port="0", _send_test="1", _test_to="x@y.org")
+    ).json()
+    assert result["form_valid"] is False
+    assert result["html"] == ""
+
+
+def test_in_page_test_with_a_bad_recipient_says_so(admin_client, make_profile, plain_server):
+    profile = make_profile(port=plain_server.port)
+    result = ajax_post(
+        admin_client,
+        change_url(profile),
+        form_data(port=str(plain_server.port), _send_test="1", _test_to="nope"),
+    ).json()
+    assert "not a valid email address" in result["error"]
+    assert plain_server.messages == []
+
+
+def test_last_report_is_kept_and_shown_in_list_and_form(admin_client, make_profile, auth_server):
+    profile = make_profile(port=auth_server.port, username=USER, password="Wr0ng-77")
+    admin_client.post(
+        change_url(profile),
+        form_data(port=str(auth_server.port), username=USER, _send_test="1", _test_to="x@y.org"),
+    )
+    profile.refresh_from_db()
+    assert profile.last_test_report["failed_step"] == "auth"
+    assert "Failed" not in page(admin_client.get(LIST_URL))
+    assert "failed at “Authentication”" in page(admin_client.get(LIST_URL))
+    html = page(admin_client.get(change_url(profile)))
+    assert "Show the last report" in html
+    assert "535" in html
+    assert "Wr0ng-77" not in html
+
+
+def test_transcript_is_in_the_page_with_credentials_hidden(admin_client, make_profile, auth_server):
+    profile = make_profile(port=auth_server.port, username=USER, password=PASSWORD)
+    html = page(
+        admin_client.post(
+            change_url(profile),
+            form_data(
+                port=str(auth_server.port), username=USER, _send_test="1", _test_to="x@y.org"
+            ),
+        )
+    )
+    assert "SMTP conversation (credentials hidden)" in html
+    assert "C: AUTH PLAIN ****" in html
+    assert PASSWORD not in html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import ssl
 
 from cryptography import x509
@@ -14,9 +15,19 @@ def client_context(*, verify: bool = True, ca_pem: str = "") -> ssl.SSLContext:
 
     With ``verify`` off, the certificate and host name are not checked (the
     certificate is still read, so it can be shown).
+
+    Contexts are cached per process: loading the system trust store takes
+    about 20 ms, far more than a whole SMTP conversation on a fast network,
+    and a context can be shared by any number of connections. A change to
+    the system's trust store is seen after a restart.
     """
+    return _cached_client_context(verify, ca_pem.strip())
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_client_context(verify: bool, ca_pem: str) -> ssl.SSLContext:
     context = ssl.create_default_context()
-    if ca_pem.strip():
+    if ca_pem:
         context.load_verify_locations(cadata=ca_pem)
     if not verify:
         context.check_hostname = False

@@ -49,7 +49,8 @@
         link.href = preset.help_url;
         link.target = "_blank";
         link.rel = "noopener noreferrer";
-        link.textContent = " " + (document.documentElement.lang === "ru" ? "Справка провайдера" : "Provider's help page");
+        const linkText = document.getElementById("smtpconfig-help-link-text");
+        link.textContent = linkText ? linkText.textContent : preset.help_url;
         note.append(" ", link);
       }
     }
@@ -93,5 +94,78 @@
     }
 
     showNote(presets[presetSelect.value]);
+  });
+
+  // The test buttons: run the test without leaving the page, with a progress state.
+  // Without JavaScript (or if anything here fails) the buttons submit the form as usual.
+  ready(function () {
+    const slot = document.getElementById("smtpconfig-report-slot");
+    const form = slot && slot.closest("form");
+    if (!form || !window.fetch || !window.FormData) return;
+    const TEST_BUTTONS = ["_send_test", "_check_connection"];
+
+    function fromTemplate(id) {
+      const template = document.getElementById(id);
+      return template ? template.content.cloneNode(true) : document.createTextNode("");
+    }
+
+    function submitNormally(button) {
+      // Resubmit with the same button, so the server renders errors in the page.
+      const marker = document.createElement("input");
+      marker.type = "hidden";
+      marker.name = button.name;
+      marker.value = button.value;
+      form.appendChild(marker);
+      HTMLFormElement.prototype.submit.call(form);
+    }
+
+    form.addEventListener("submit", function (event) {
+      const button = event.submitter;
+      if (!button || TEST_BUTTONS.indexOf(button.name) === -1) return;
+      event.preventDefault();
+      const data = new FormData(form);
+      data.append(button.name, button.value);
+      const buttons = form.querySelectorAll(TEST_BUTTONS.map(function (n) {
+        return 'input[name="' + n + '"]';
+      }).join(","));
+      buttons.forEach(function (b) { b.disabled = true; });
+      slot.replaceChildren(fromTemplate("smtpconfig-progress-template"));
+      slot.setAttribute("aria-busy", "true");
+      slot.scrollIntoView({ block: "nearest" });
+
+      fetch(form.action || window.location.href, {
+        method: "POST",
+        body: data,
+        credentials: "same-origin",
+        headers: { "X-Requested-With": "XMLHttpRequest", "Accept": "application/json" },
+      })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (result) {
+          if (!result.form_valid) {
+            submitNormally(button);
+            return;
+          }
+          if (result.error) {
+            const note = document.createElement("p");
+            note.className = "errornote smtpconfig-test-error";
+            note.textContent = result.error;
+            slot.replaceChildren(note);
+          } else {
+            slot.innerHTML = result.html;  // rendered and escaped by the server
+            const report = document.getElementById("smtpconfig-report");
+            if (report) report.focus();
+          }
+        })
+        .catch(function () {
+          slot.replaceChildren(fromTemplate("smtpconfig-failed-template"));
+        })
+        .finally(function () {
+          slot.removeAttribute("aria-busy");
+          buttons.forEach(function (b) { b.disabled = false; });
+        });
+    });
   });
 })();
