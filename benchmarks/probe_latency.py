@@ -101,7 +101,7 @@ def failure_cases(stack: ExitStack, ca: trustme.CA, ca_pem: str, timeout: float)
         ("recipient rejected", case(refusing(rcpt_reply="550 5.1.1 No such user").port)),
         ("relay denied", case(refusing(rcpt_reply="554 5.7.1 Relay access denied").port)),
         ("message too large", case(refusing(data_reply="552 5.3.4 Too big").port)),
-        ("421 greeting", case(stack.enter_context(scripted_server(b"421 4.3.2 Busy\r\n")))),
+        ("421 greeting", case(stack.enter_context(scripted_server(b"421 4.3.2 Busy\r\n")).port)),
     ]
 
 

@@ -48,10 +48,23 @@ def _encryption_keys() -> str:
     return path.read_text().strip() if path.exists() else ""
 
 
+# SQLite for a web server with several workers: write-ahead logging (readers never wait
+# for the writer, a commit needs no fsync of the whole file) and transactions that take
+# the write lock when they start, so two workers never deadlock upgrading a read lock.
+_SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+}
+
+
 def _database(url: str | None) -> dict:
     """A DATABASES entry from DATABASE_URL (postgres:// or sqlite:///), else var/db.sqlite3."""
     if not url:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": RUNTIME_DIR / "db.sqlite3"}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": RUNTIME_DIR / "db.sqlite3",
+            "OPTIONS": _SQLITE_OPTIONS,
+        }
     parts = urlsplit(url)
     if parts.scheme in {"postgres", "postgresql"}:
         return {
@@ -63,10 +76,8 @@ def _database(url: str | None) -> dict:
             "PORT": str(parts.port or ""),
         }
     if parts.scheme == "sqlite":
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": unquote(parts.path[1:]) or ":memory:",
-        }
+        name = unquote(parts.path[1:]) or ":memory:"
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": _SQLITE_OPTIONS}
     raise ValueError(f"DATABASE_URL scheme {parts.scheme!r} is not supported (postgres, sqlite).")
 
 

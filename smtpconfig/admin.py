@@ -10,14 +10,14 @@ from django.core.validators import validate_email
 from django.http import JsonResponse
 from django.template.defaultfilters import date as date_filter
 from django.template.loader import render_to_string
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .exceptions import SMTPConfigImproperlyConfigured
 from .forms import SMTPProfileForm
-from .models import SMTPProfile
+from .models import DeliveryLog, SMTPProfile
 from .presets import PRESETS
 from .probe import STEP_LABELS, ProbeReport
 from .tester import field_label, run_test, suggestion_label
@@ -43,6 +43,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
     save_on_top = True  # so that Enter in a field saves rather than sends a test
     list_display = [
         "name",
+        "priority",
         "server_column",
         "security",
         "sender_column",
@@ -51,6 +52,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
         "last_test_column",
     ]
     list_display_links = ["name"]
+    list_editable = ["priority"]
     list_filter = ["enabled", "security", "is_default", "last_test_ok"]
     search_fields = ["name", "host", "from_email", "username"]
     readonly_fields = ["created_at", "updated_at", "last_test_column", "last_test_details"]
@@ -76,6 +78,10 @@ class SMTPProfileAdmin(admin.ModelAdmin):
                     "is_default",
                 ]
             },
+        ),
+        (
+            gettext_lazy("Routing and failover"),
+            {"fields": ["priority", "sender_domains"]},
         ),
         (
             gettext_lazy("History"),
@@ -287,3 +293,62 @@ class SMTPProfileAdmin(admin.ModelAdmin):
                 },
                 messages.WARNING,
             )
+
+
+@admin.register(DeliveryLog)
+class DeliveryLogAdmin(admin.ModelAdmin):
+    """What the backend sent or could not send: read-only."""
+
+    list_display = [
+        "created_at",
+        "outcome",
+        "profile_name",
+        "sender",
+        "recipients",
+        "subject",
+        "duration_column",
+    ]
+    list_filter = ["outcome", "profile_name", "created_at"]
+    search_fields = ["recipients", "subject", "message_id", "sender"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "created_at",
+        "outcome",
+        "profile",
+        "profile_name",
+        "tried_column",
+        "sender",
+        "recipients",
+        "subject",
+        "message_id",
+        "reply",
+        "duration",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description=gettext_lazy("duration"), ordering="duration")
+    def duration_column(self, entry: DeliveryLog) -> str:
+        return _("%(ms).0f ms") % {"ms": entry.duration * 1000}
+
+    @admin.display(description=gettext_lazy("profiles that failed first"))
+    def tried_column(self, entry: DeliveryLog) -> str:
+        if not entry.tried:
+            return "—"
+        return format_html_join(
+            "",
+            "<p><strong>{}</strong> ({}, {}): {}</p>",
+            (
+                (item.get("profile"), item.get("server"), item.get("step"), item.get("error"))
+                for item in entry.tried
+            ),
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Rows go by the retention setting (manage.py smtp_prune_log), not by hand.
+        return False

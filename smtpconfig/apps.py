@@ -8,4 +8,11 @@ class SMTPConfigConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from . import checks  # noqa: F401 (registers the system checks)
+        from .models import SMTPProfile
+        from .routing import profiles_changed
+
+        post_save.connect(profiles_changed, sender=SMTPProfile, dispatch_uid="smtpconfig-saved")
+        post_delete.connect(profiles_changed, sender=SMTPProfile, dispatch_uid="smtpconfig-deleted")

@@ -28,8 +28,14 @@ DEFAULTS: dict[str, Any] = {
     "ENCRYPTION_KEYS": _keys_from_environment,
     # Seconds a profile's timeout defaults to on a new profile.
     "DEFAULT_TIMEOUT": 10,
-    # Subject of the test email (``{site}`` and ``{profile}`` are filled in).
-    "TEST_EMAIL_SUBJECT": None,
+    # Write a DeliveryLog row for every message the backend sends or fails to send.
+    "DELIVERY_LOG": True,
+    # Days a delivery log row is kept by `manage.py smtp_prune_log`.
+    "DELIVERY_LOG_RETENTION_DAYS": 30,
+    # Alias of a Django cache shared by all processes (such as "default" backed by Redis):
+    # profile changes are then announced through it and opening a connection makes no
+    # database query. None: each new connection checks the database with one small query.
+    "CACHE": None,
 }
 
 

@@ -176,9 +176,8 @@ def _connect(exc, code, reply, settings, report) -> Diagnosis:
 
 
 def _tls(exc, code, reply, settings, report) -> Diagnosis:
-    from .probe import StartTLSNotOffered
-
-    if isinstance(exc, StartTLSNotOffered):
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        # The probe's StartTLSNotOffered, or smtplib's own "STARTTLS extension not supported".
         return Diagnosis(
             code="starttls_not_offered",
             problem=_(
@@ -331,9 +330,10 @@ def _ehlo(exc, code, reply, settings, report) -> Diagnosis:
 
 
 def _auth(exc, code, reply, settings, report) -> Diagnosis:
-    from .probe import AuthNotOffered, PasswordMissing
+    from .probe import PasswordMissing
 
-    if isinstance(exc, AuthNotOffered):
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        # The probe's AuthNotOffered, or smtplib's "SMTP AUTH extension not supported".
         encrypted = settings.security != Security.NONE
         return Diagnosis(
             code="auth_not_offered",
@@ -495,3 +495,28 @@ def _data(exc, code, reply, settings, report) -> Diagnosis:
         ),
         field="from_email",
     )
+
+
+def diagnose_exception(
+    exc: BaseException, step: str, settings: Any, recipient: str = ""
+) -> Diagnosis | None:
+    """Explain an exception raised at ``step`` outside the probe (by the backend).
+
+    ``settings`` needs the probe settings' attributes (host, port, security,
+    timeout, username, from_email): a profile snapshot does.
+    """
+    from .probe import ProbeReport, Step, describe_exception
+
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        code, reply = next(iter(exc.recipients.values()))
+        exc = smtplib.SMTPResponseException(code, reply)
+    report = ProbeReport(
+        host=settings.host,
+        port=settings.port,
+        security=settings.security,
+        recipient=recipient,
+        send=True,
+        steps=[Step(name=step, ok=False, detail=describe_exception(exc))],
+        exception=exc,
+    )
+    return diagnose(report, settings)

@@ -59,6 +59,8 @@ class SMTPProfileForm(forms.ModelForm):
             "test_recipient",
             "enabled",
             "is_default",
+            "priority",
+            "sender_domains",
         ]
         widgets = {
             "username": forms.TextInput(attrs={"autocomplete": "off", "class": "vTextField"}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from email.headerregistry import Address
 
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -12,7 +13,12 @@ from django.utils.translation import gettext_lazy as _
 
 from . import crypto
 from .exceptions import SecretUnreadable
-from .validators import HeaderSafeValidator, validate_pem_certificates, validate_smtp_host
+from .validators import (
+    HeaderSafeValidator,
+    validate_domain_list,
+    validate_pem_certificates,
+    validate_smtp_host,
+)
 
 
 class Security(models.TextChoices):
@@ -27,6 +33,17 @@ def _default_timeout() -> int:
     from .conf import get_setting
 
     return int(get_setting("DEFAULT_TIMEOUT"))
+
+
+def split_domains(text: str) -> list[str]:
+    """Domains from a list separated by spaces or commas, lower case, without duplicates."""
+    return list(
+        dict.fromkeys(
+            part.strip().lower().rstrip(".")
+            for part in re.split(r"[\s,;]+", text or "")
+            if part.strip()
+        )
+    )
 
 
 def format_sender(display_name: str, address: str) -> str:
@@ -49,8 +66,8 @@ class SMTPProfileQuerySet(models.QuerySet):
         return self.filter(enabled=True)
 
     def in_sending_order(self) -> SMTPProfileQuerySet:
-        """Enabled profiles, the default first, then by name."""
-        return self.enabled().order_by("-is_default", "name")
+        """Enabled profiles in failover order: the default, then by priority and name."""
+        return self.enabled().order_by("-is_default", "priority", "name")
 
 
 class SMTPProfile(models.Model):
@@ -78,6 +95,25 @@ class SMTPProfile(models.Model):
         help_text=_(
             "The site's mail goes out through the default profile. Making this profile "
             "the default takes the mark off the previous one."
+        ),
+    )
+    priority = models.PositiveIntegerField(
+        _("failover order"),
+        default=100,
+        validators=[MaxValueValidator(100000)],
+        help_text=_(
+            "When a server cannot be reached or refuses the login, the next enabled profile "
+            "is tried: the default first, then by this number, lowest first."
+        ),
+    )
+    sender_domains = models.CharField(
+        _("sender domains"),
+        max_length=1000,
+        blank=True,
+        validators=[validate_domain_list],
+        help_text=_(
+            "Optional: domains this profile sends for, separated by spaces or commas (such "
+            "as example.com). A message from one of them goes through this profile first."
         ),
     )
     host = models.CharField(
@@ -178,7 +214,7 @@ class SMTPProfile(models.Model):
     class Meta:
         verbose_name = _("SMTP profile")
         verbose_name_plural = _("SMTP profiles")
-        ordering = ["-is_default", "name"]
+        ordering = ["-is_default", "priority", "name"]
         constraints = [
             models.UniqueConstraint(
                 fields=["is_default"],
@@ -252,6 +288,11 @@ class SMTPProfile(models.Model):
     # Display helpers.
 
     @property
+    def sender_domain_list(self) -> list[str]:
+        """The sender domains, lower case, without duplicates."""
+        return split_domains(self.sender_domains)
+
+    @property
     def server(self) -> str:
         """``host:port``, with an IPv6 address in brackets."""
         host = self.host
@@ -263,3 +304,47 @@ class SMTPProfile(models.Model):
     def sender(self) -> str:
         """The sender as it appears in a From header: ``Display Name <address>``."""
         return format_sender(self.from_name, self.from_email)
+
+
+class DeliveryOutcome(models.TextChoices):
+    SENT = "sent", _("sent")
+    FAILED_OVER = "failed_over", _("sent after failover")
+    FAILED = "failed", _("failed")
+
+
+class DeliveryLog(models.Model):
+    """One message the backend sent or could not send: who, to whom, through what, and how."""
+
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    profile = models.ForeignKey(
+        SMTPProfile,
+        verbose_name=_("profile"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+    )
+    profile_name = models.CharField(_("profile name"), max_length=100, blank=True)
+    tried = models.JSONField(
+        _("profiles that failed first"),
+        default=list,
+        blank=True,
+        help_text=_("Each profile tried before the one used, with why it failed."),
+    )
+    sender = models.CharField(_("sender"), max_length=998, blank=True)
+    recipients = models.TextField(_("recipients"), blank=True)
+    subject = models.CharField(_("subject"), max_length=998, blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=998, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=12, choices=DeliveryOutcome.choices, db_index=True
+    )
+    reply = models.TextField(_("server reply or reason"), blank=True)
+    duration = models.FloatField(_("duration (seconds)"), default=0.0)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("delivery log")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()}: {self.subject}"

@@ -97,3 +97,24 @@ def validate_pem_certificates(value: str) -> None:
         raise ValidationError(
             _("This is not a valid PEM certificate."), code="pem_invalid"
         ) from None
+
+
+def validate_domain_list(value: str) -> None:
+    """Accept domains separated by spaces or commas, such as ``example.com, example.org``."""
+    from .models import split_domains
+
+    for domain in split_domains(value):
+        if "@" in domain:
+            raise ValidationError(
+                _("Enter domains only (example.com), not addresses like “%(value)s”."),
+                code="domain_address",
+                params={"value": domain},
+            )
+        try:
+            validate_smtp_host(domain)
+        except ValidationError:
+            raise ValidationError(
+                _("“%(value)s” is not a valid domain."),
+                code="domain_invalid",
+                params={"value": domain},
+            ) from None

@@ -16,6 +16,18 @@ PASSWORD = "p@ss:wörd/Ключ;!"
 USER = "mailer@example.com"
 
 
+@pytest.fixture(autouse=True)
+def fresh_profile_snapshot():
+    """Each test starts without the process's cached profiles (or a cached generation)."""
+    from django.core.cache import cache
+
+    from smtpconfig import routing
+
+    routing._snapshot.generation = None
+    cache.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def test_ca() -> trustme.CA:
     """A throw-away certificate authority."""

@@ -18,6 +18,12 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The test database is a file, so that a second process (a test's subprocess) can share it.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"smtpconfig-tests-{os.getpid()}.sqlite3")
+    }
+
 # WhiteNoise wants STATIC_ROOT to exist; the tests serve static files from the apps instead.
 STATIC_ROOT = tempfile.mkdtemp(prefix="smtpconfig-static-")
 WHITENOISE_USE_FINDERS = True

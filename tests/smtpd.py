@@ -229,15 +229,38 @@ def blackhole_port():
         sock.close()
 
 
+#: Replies of a plain, well-behaved server, for scripted_server.
+PLAIN_REPLIES = {
+    b"EHLO": b"250-scripted.test\r\n250 8BITMIME\r\n",
+    b"HELO": b"250 scripted.test\r\n",
+    b"MAIL": b"250 2.1.0 OK\r\n",
+    b"RCPT": b"250 2.1.5 OK\r\n",
+    b"DATA": b"354 End data with <CR><LF>.<CR><LF>\r\n",
+    b"RSET": b"250 OK\r\n",
+    b"NOOP": b"250 OK\r\n",
+    b"QUIT": b"221 Bye\r\n",
+}
+
+
 @contextmanager
-def scripted_server(greeting: bytes, replies: dict[bytes, bytes] | None = None):
+def scripted_server(
+    greeting: bytes,
+    replies: dict[bytes, bytes] | None = None,
+    *,
+    after_data: bytes | None = b"250 2.0.0 OK\r\n",
+    close_after_data: bool = False,
+):
     """A raw TCP server that greets with ``greeting`` and answers commands from ``replies``.
 
     ``replies`` maps a command's first word (``b"EHLO"``) to the reply lines to
-    send; a command with no entry ends the connection. For the replies that
-    aiosmtpd cannot be made to give (a 421 greeting, a drop at a chosen moment).
+    send; a command with no entry ends the connection. After a 354 reply to
+    DATA it reads the message, then sends ``after_data`` (None: no reply) and,
+    with ``close_after_data``, drops the connection. For the behaviour aiosmtpd
+    cannot be made to show (a 421 greeting, a drop at a chosen moment).
+    ``received`` on the yielded object counts the messages read.
     """
     replies = replies or {}
+    received: list[bytes] = []
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(8)
@@ -248,21 +271,35 @@ def scripted_server(greeting: bytes, replies: dict[bytes, bytes] | None = None):
         with connection:
             connection.settimeout(5)
             connection.sendall(greeting)
-            buffer = b""
+            buffer, in_data = b"", False
             while not stop.is_set():
                 try:
-                    chunk = connection.recv(4096)
+                    chunk = connection.recv(65536)
                 except OSError:
                     return
                 if not chunk:
                     return
                 buffer += chunk
-                while b"\r\n" in buffer:
+                while True:
+                    if in_data:
+                        if b"\r\n.\r\n" not in buffer:
+                            break
+                        message, buffer = buffer.split(b"\r\n.\r\n", 1)
+                        received.append(message)
+                        in_data = False
+                        if after_data is not None:
+                            connection.sendall(after_data)
+                        if close_after_data or after_data is None:
+                            return
+                        continue
+                    if b"\r\n" not in buffer:
+                        break
                     line, buffer = buffer.split(b"\r\n", 1)
                     reply = replies.get(line.split(b" ")[0].upper())
                     if reply is None:
                         return
                     connection.sendall(reply)
+                    in_data = reply.startswith(b"354")
 
     def serve() -> None:
         while not stop.is_set():
@@ -275,8 +312,14 @@ def scripted_server(greeting: bytes, replies: dict[bytes, bytes] | None = None):
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield sock.getsockname()[1]
+        yield ScriptedServer(sock.getsockname()[1], received)
     finally:
         stop.set()
         thread.join(2)
         sock.close()
+
+
+@dataclass
+class ScriptedServer:
+    port: int
+    received: list[bytes]

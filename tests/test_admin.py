@@ -37,6 +37,8 @@ def form_data(**overrides):
         "test_recipient": "",
         "enabled": "on",
         "is_default": "on",
+        "priority": "100",
+        "sender_domains": "",
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}

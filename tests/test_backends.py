@@ -9,7 +9,7 @@ from django.core.mail import EmailMessage, get_connection
 
 from smtpconfig.backends import EmailBackend
 from smtpconfig.exceptions import ProfileNotFound, SecretUnreadable
-from smtpconfig.models import Security, SMTPProfile
+from smtpconfig.models import Security
 
 from .conftest import PASSWORD, USER
 from .smtpd import free_port, running_smtp_server
@@ -201,9 +201,35 @@ def test_wrong_password_raises_smtp_authentication_error(auth_server, make_profi
         mail.send_mail("Hi", "Body", None, ["to@example.org"])
 
 
-def test_profile_is_read_when_the_backend_is_built(make_profile, django_assert_num_queries):
+def test_opening_a_connection_makes_one_small_query_after_the_first(
+    make_profile, django_assert_num_queries
+):
     make_profile()
+    get_connection()  # the first in this process loads and decrypts the profiles
     with django_assert_num_queries(1):
         backend = get_connection()
     assert backend.profile.name == "Main"
-    assert SMTPProfile.objects.count() == 1
+
+
+def test_with_a_shared_cache_opening_makes_no_query(
+    make_profile, settings, django_assert_num_queries
+):
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "CACHE": "default"}
+    profile = make_profile()
+    get_connection()
+    with django_assert_num_queries(0):
+        assert get_connection().profile.name == "Main"
+    profile.from_name = "Changed"
+    profile.save()  # announces the change through the cache
+    assert get_connection().profile.from_name == "Changed"
+
+
+def test_sending_through_an_open_connection_makes_no_settings_query(
+    plain_server, make_profile, settings, django_assert_num_queries
+):
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DELIVERY_LOG": False}
+    make_profile(port=plain_server.port)
+    messages = [EmailMessage(f"Message {n}", "Body", to=["to@example.org"]) for n in range(20)]
+    with get_connection() as connection, django_assert_num_queries(0):
+        assert connection.send_messages(messages) == 20
+    assert len(plain_server.messages) == 20

@@ -209,8 +209,8 @@ def test_connection_timeout_suggests_another_port_within_timeout_plus_one_second
 def test_421_greeting_is_temporary_not_a_settings_problem():
     from .smtpd import scripted_server
 
-    with scripted_server(b"421 4.3.2 Service not available, closing channel\r\n") as port:
-        report = run_probe(ProbeSettings(host="127.0.0.1", port=port, timeout=2), RECIPIENT)
+    with scripted_server(b"421 4.3.2 Service not available, closing channel\r\n") as server:
+        report = run_probe(ProbeSettings(host="127.0.0.1", port=server.port, timeout=2), RECIPIENT)
     assert failed(report) == ("ehlo", "temporary_failure")
     assert report.diagnosis.temporary is True
     assert "421" in report.diagnosis.problem

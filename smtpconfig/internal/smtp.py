@@ -55,12 +55,35 @@ class UTF8AuthMixin:
         return f"{self.user} {digest}"
 
 
-class SMTP(UTF8AuthMixin, smtplib.SMTP):
-    """:class:`smtplib.SMTP` with UTF-8 authentication."""
+class PayloadTrackingMixin:
+    """Knows whether the server may have the message.
+
+    :attr:`payload_sent` turns true when the DATA command is sent: from then
+    on a broken connection may have left the message with the server, so it
+    is no reason to send it again elsewhere (a break before the 354 reply is
+    counted too: rare, and a lost message is better than a second copy).
+    Before then, the server cannot have it.
+    """
+
+    payload_sent = False
+
+    def mail(self, sender, options=()):
+        self.payload_sent = False
+        return super().mail(sender, options)
+
+    def data(self, msg):
+        self.payload_sent = True
+        #: The server's final reply to the message, as (code, text).
+        self.last_data_reply = super().data(msg)
+        return self.last_data_reply
 
 
-class SMTP_SSL(UTF8AuthMixin, smtplib.SMTP_SSL):  # noqa: N801 (mirrors smtplib's name)
-    """:class:`smtplib.SMTP_SSL` with UTF-8 authentication."""
+class SMTP(PayloadTrackingMixin, UTF8AuthMixin, smtplib.SMTP):
+    """:class:`smtplib.SMTP` with UTF-8 authentication and payload tracking."""
+
+
+class SMTP_SSL(PayloadTrackingMixin, UTF8AuthMixin, smtplib.SMTP_SSL):  # noqa: N801
+    """:class:`smtplib.SMTP_SSL` (the name mirrors smtplib's) with the same additions."""
 
 
 class TranscriptMixin:
@@ -68,34 +91,43 @@ class TranscriptMixin:
 
     The AUTH command's argument and each reply to a server challenge (334)
     are replaced by ``****``; the message itself is recorded by its size only.
+    Goes before :class:`SMTP` in the bases, so it sees what is sent first.
     """
 
     MASK = "****"
 
-    def _transcript_init(self) -> None:
-        self.transcript: list[str] = []
-        self._masking_auth = False
-        self._sending_data = False
+    def _transcript(self) -> list[str]:
+        if "transcript" not in self.__dict__:
+            self.transcript: list[str] = []
+            self._masking_auth = False
+        return self.transcript
+
+    _in_data = False
+
+    def data(self, msg):
+        self._in_data = True
+        try:
+            return super().data(msg)
+        finally:
+            self._in_data = False
 
     def send(self, s):
-        if not hasattr(self, "transcript"):
-            self._transcript_init()
+        transcript = self._transcript()
         text = s.decode("utf-8", "replace") if isinstance(s, bytes) else s
-        if self._sending_data:
-            self.transcript.append(f"C: <message, {len(s)} bytes>")
+        if self._in_data and isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            transcript.append(f"C: <message, {len(s)} bytes>")
         elif text.upper().startswith("AUTH"):
-            mechanism = text.split()[1] if len(text.split()) > 1 else ""
-            self.transcript.append(f"C: AUTH {mechanism} {self.MASK}".rstrip())
+            words = text.split()
+            transcript.append(f"C: AUTH {words[1] if len(words) > 1 else ''} {self.MASK}")
             self._masking_auth = True
         elif self._masking_auth:
-            self.transcript.append(f"C: {self.MASK}")
+            transcript.append(f"C: {self.MASK}")
         else:
-            self.transcript.append("C: " + text.rstrip("\r\n"))
+            transcript.append("C: " + text.rstrip("\r\n"))
         return super().send(s)
 
     def getreply(self):
-        if not hasattr(self, "transcript"):
-            self._transcript_init()
+        transcript = self._transcript()
         code, reply = super().getreply()
         lines = reply.decode("utf-8", "replace").splitlines() or [""]
         if code == 334:
@@ -105,29 +137,8 @@ class TranscriptMixin:
             self._masking_auth = False
         for index, line in enumerate(lines):
             separator = "-" if index < len(lines) - 1 else " "
-            self.transcript.append(f"S: {code}{separator}{line}")
+            transcript.append(f"S: {code}{separator}{line}")
         return code, reply
-
-    def data(self, msg):
-        if not hasattr(self, "transcript"):
-            self._transcript_init()
-        # smtplib sends DATA, waits for 354, then the message in one send().
-        original_send = self.send
-
-        def send_message(s):
-            if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
-                self._sending_data = True
-                try:
-                    return original_send(s)
-                finally:
-                    self._sending_data = False
-            return original_send(s)
-
-        self.send = send_message
-        try:
-            return super().data(msg)
-        finally:
-            del self.send
 
 
 class PreconnectedSMTP(TranscriptMixin, SMTP):

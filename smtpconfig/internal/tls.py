@@ -26,6 +26,12 @@ def client_context(*, verify: bool = True, ca_pem: str = "") -> ssl.SSLContext:
 
 @functools.lru_cache(maxsize=32)
 def _cached_client_context(verify: bool, ca_pem: str) -> ssl.SSLContext:
+    return new_client_context(verify=verify, ca_pem=ca_pem)
+
+
+def new_client_context(*, verify: bool = True, ca_pem: str = "") -> ssl.SSLContext:
+    """Like :func:`client_context`, but a context of the caller's own (not shared)."""
+    ca_pem = ca_pem.strip()
     context = ssl.create_default_context()
     if ca_pem:
         context.load_verify_locations(cadata=ca_pem)

@@ -1,0 +1,184 @@
+"""The site's send path: smtpconfig's backend against Django's own SMTP backend.
+
+Sends N messages (default 2,000) to the same local aiosmtpd sink (in its own
+process, aiosmtpd's stock Sink handler) with
+(a) django.core.mail.backends.smtp.EmailBackend configured by settings and
+(b) smtpconfig.backends.EmailBackend with the delivery log off and on,
+interleaved in one run (each round sends a slice with every variant), for two
+patterns: one connection for the whole batch (send_messages) and one
+send_mail() call per message. It prints messages per second, the ratio to
+Django's backend, and database queries per message (counted in a separate
+short pass, so that counting does not slow the timed one). The last lines
+are `ratio PATTERN LOG VALUE`, one per pattern and log setting.
+
+The database is SQLite in a temporary folder, configured as the host project
+configures it (WAL). Run on a quiet machine; compare ratios, not absolutes.
+
+    .venv/bin/python benchmarks/bench_backend.py [--messages 2000] [--rounds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+_workdir = tempfile.mkdtemp(prefix="smtpconfig-bench-")
+os.environ["DATABASE_URL"] = f"sqlite:///{_workdir}/bench.sqlite3"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core import mail  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from smtpconfig.models import DeliveryLog, Security, SMTPProfile  # noqa: E402
+from tests.smtpd import free_port  # noqa: E402
+
+DJANGO_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+OUR_BACKEND = "smtpconfig.backends.EmailBackend"
+VARIANTS = [
+    ("django", DJANGO_BACKEND, None),
+    ("off", OUR_BACKEND, False),
+    ("on", OUR_BACKEND, True),
+]
+PATTERNS = ["batch", "single"]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"the SMTP sink did not start on port {port}")
+
+
+def configure(backend: str, log: bool | None) -> None:
+    settings.EMAIL_BACKEND = backend
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DELIVERY_LOG": bool(log)}
+
+
+def send(pattern: str, count: int) -> None:
+    if pattern == "batch":
+        messages = [
+            mail.EmailMessage(f"Batch {n}", "Body of the message.\n", to=["to@example.org"])
+            for n in range(count)
+        ]
+        sent = mail.get_connection().send_messages(messages)
+    else:
+        sent = sum(
+            mail.send_mail(f"Single {n}", "Body of the message.\n", None, ["to@example.org"])
+            for n in range(count)
+        )
+    assert sent == count, (pattern, sent, count)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000, help="messages per variant")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
+    args = parser.parse_args()
+
+    call_command("migrate", verbosity=0)
+    # The sink runs in a process of its own, as a relay would: in this process it would
+    # compete for the GIL and amplify every microsecond the client spends.
+    port = free_port()
+    sink = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
+        [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{port}",
+            "-c",
+            "aiosmtpd.handlers.Sink",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    try:
+        # Both backends with the same timeout: a socket with a timeout costs a poll()
+        # before each read and write, and no production setup should run without one.
+        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 10
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        settings.DEFAULT_FROM_EMAIL = "noreply@example.com"
+        SMTPProfile.objects.create(
+            name="Bench",
+            host="127.0.0.1",
+            port=port,
+            security=Security.NONE,
+            from_email="noreply@example.com",
+            is_default=True,
+        )
+
+        # Warm-up: imports, the profile snapshot, DNS_NAME, the first connections.
+        for _, backend, log in VARIANTS:
+            configure(backend, log)
+            for pattern in PATTERNS:
+                send(pattern, 20)
+
+        per_round = max(1, args.messages // args.rounds)
+        elapsed = {(pattern, name): 0.0 for pattern in PATTERNS for name, _, _ in VARIANTS}
+        for _ in range(args.rounds):
+            for pattern in PATTERNS:
+                for name, backend, log in VARIANTS:
+                    configure(backend, log)
+                    started = time.perf_counter()
+                    send(pattern, per_round)
+                    elapsed[(pattern, name)] += time.perf_counter() - started
+        sent = per_round * args.rounds
+
+        queries = {}
+        for pattern in PATTERNS:
+            for name, backend, log in VARIANTS:
+                configure(backend, log)
+                with CaptureQueriesContext(connection) as captured:
+                    send(pattern, 50)
+                queries[(pattern, name)] = len(captured.captured_queries) / 50
+    finally:
+        sink.terminate()
+        sink.wait(10)
+
+    print(
+        f"{sent} messages per variant, {args.rounds} interleaved rounds, "
+        "sink process on 127.0.0.1, timeout 10 s for both backends"
+    )
+    print(f"{'pattern':<8} {'backend':<32} {'msg/s':>9} {'ratio':>7} {'queries/msg':>12}")
+    ratios = {}
+    for pattern in PATTERNS:
+        django_rate = sent / elapsed[(pattern, "django")]
+        for name, _, _ in VARIANTS:
+            rate = sent / elapsed[(pattern, name)]
+            ratio = rate / django_rate
+            label = "Django smtp.EmailBackend" if name == "django" else f"smtpconfig, log {name}"
+            print(
+                f"{pattern:<8} {label:<32} {rate:>9.0f} {ratio:>7.2f} "
+                f"{queries[(pattern, name)]:>12.2f}"
+            )
+            if name != "django":
+                ratios[(pattern, name)] = ratio
+    print(f"delivery log rows written: {DeliveryLog.objects.count()}")
+    for (pattern, log), ratio in ratios.items():
+        print(f"ratio {pattern} {log} {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Writing the delivery log: one row per message, and never the reason a send fails.
+
+The backend collects the rows of a batch and writes them in one INSERT when
+the batch ends (:func:`write`), so the log costs one statement per
+connection rather than one per message. The INSERT is built from the model's
+own fields, each value prepared by its field for the database in use.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.db import connections, router
+from django.utils import timezone
+
+from .conf import get_setting
+from .models import DeliveryLog
+
+if TYPE_CHECKING:
+    from django.core.mail import EmailMessage
+
+logger = logging.getLogger("smtpconfig")
+
+_MAX_FIELD = 998  # the longest header line RFC 5322 allows
+_COLUMNS = (
+    "created_at",
+    "profile",
+    "profile_name",
+    "tried",
+    "sender",
+    "recipients",
+    "subject",
+    "message_id",
+    "outcome",
+    "reply",
+    "duration",
+)
+
+
+def enabled() -> bool:
+    return bool(get_setting("DELIVERY_LOG"))
+
+
+def entry(
+    *,
+    message: EmailMessage,
+    outcome: str,
+    profile_pk: int | None,
+    profile_name: str,
+    tried: list[dict],
+    reply: str,
+    duration: float,
+    sender: str,
+    message_id: str = "",
+) -> dict:
+    """The values of one log row for ``message``."""
+    return {
+        "created_at": timezone.now(),
+        "profile": profile_pk,
+        "profile_name": profile_name[:100],
+        "tried": tried,
+        "sender": str(sender)[:_MAX_FIELD],
+        "recipients": ", ".join(message.recipients()),
+        "subject": str(message.subject or "")[:_MAX_FIELD],
+        "message_id": str(message_id)[:_MAX_FIELD],
+        "outcome": outcome,
+        "reply": reply,
+        "duration": duration,
+    }
+
+
+def write(rows: list[dict]) -> None:
+    """Insert ``rows`` in one statement; log and swallow any error.
+
+    The messages' fate has already been decided: the log must not change it.
+    """
+    if not rows:
+        return
+    try:
+        database = router.db_for_write(DeliveryLog)
+        connection = connections[database]
+        params = [
+            field.get_db_prep_save(row[field.name], connection)
+            for row in rows
+            for field in _fields()
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(_insert_sql(database, len(rows)), params)
+    except Exception:  # noqa: BLE001 - the log never makes a send fail
+        logger.exception("Could not write %d SMTP delivery log rows.", len(rows))
+
+
+@functools.cache
+def _fields() -> tuple:
+    return tuple(DeliveryLog._meta.get_field(name) for name in _COLUMNS)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(database: str, row_count: int) -> str:
+    """The INSERT for ``row_count`` rows, built once: only model names go into it."""
+    quote = connections[database].ops.quote_name
+    placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    return (
+        f"INSERT INTO {quote(DeliveryLog._meta.db_table)} "  # noqa: S608
+        f"({', '.join(quote(field.column) for field in _fields())}) "
+        f"VALUES {', '.join([placeholders] * row_count)}"
+    )
+
+
+def prune(days: int | None = None) -> int:
+    """Delete rows older than ``days`` (default: the retention setting); return how many."""
+    if days is None:
+        days = int(get_setting("DELIVERY_LOG_RETENTION_DAYS"))
+    cutoff = timezone.now() - timedelta(days=days)
+    deleted, _ = DeliveryLog.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,16 @@
+"""Signals the host app can connect to, for alerts.
+
+``failover``: a profile failed and the next one is being tried. Arguments:
+``failed_profile`` and ``next_profile`` (names), ``error`` (what went wrong,
+in the diagnosis's words) and ``message`` (the EmailMessage, or None when the
+failure happened while opening a connection).
+
+``delivery_failed``: every profile tried failed and the message was not
+sent. Arguments: ``message``, ``attempts`` (a list of ``(profile name,
+error)``) and ``error`` (the whole story in one sentence).
+"""
+
+from django.dispatch import Signal
+
+failover = Signal()
+delivery_failed = Signal()
