@@ -381,7 +381,8 @@ class EmailBackend(smtp.EmailBackend):
                 continue
             if self.connection is None or self.profile is not profile:
                 self._discard_connection()
-                self._configure(profile)
+                if self.profile is not profile:
+                    self._configure(profile)
                 try:
                     self._connect_current()
                 except (OSError, SecretUnreadable) as exc:

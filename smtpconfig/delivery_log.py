@@ -13,7 +13,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from .conf import get_setting
@@ -76,6 +76,9 @@ def write(rows: list[dict]) -> None:
     """Insert ``rows`` in one statement; log and swallow any error.
 
     The messages' fate has already been decided: the log must not change it.
+    Like the profile freshness check, the INSERT goes through the DB-API
+    cursor (Django's cursor adds ~35 µs to a statement that runs for every
+    connection), and through Django's cursor if the driver complains.
     """
     if not rows:
         return
@@ -87,10 +90,29 @@ def write(rows: list[dict]) -> None:
             for row in rows
             for field in _fields()
         ]
-        with connection.cursor() as cursor:
-            cursor.execute(_insert_sql(database, len(rows)), params)
+        if connection.in_atomic_block:
+            # Inside the caller's transaction: a savepoint, so that a failed INSERT
+            # (PostgreSQL aborts the whole transaction on an error) spoils nothing.
+            with transaction.atomic(using=database), connection.cursor() as cursor:
+                cursor.execute(_insert_sql(database, len(rows), "%s"), params)
+        else:
+            _insert_autocommit(connection, database, len(rows), params)
     except Exception:  # noqa: BLE001 - the log never makes a send fail
         logger.exception("Could not write %d SMTP delivery log rows.", len(rows))
+
+
+def _insert_autocommit(connection, database: str, row_count: int, params: list) -> None:
+    try:
+        connection.ensure_connection()
+        placeholder = "?" if connection.Database.paramstyle == "qmark" else "%s"
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(_insert_sql(database, row_count, placeholder), params)
+        finally:
+            cursor.close()
+    except Exception:  # noqa: BLE001 - the same statement again, the way Django runs it
+        with connection.cursor() as cursor:
+            cursor.execute(_insert_sql(database, row_count, "%s"), params)
 
 
 @functools.cache
@@ -99,14 +121,14 @@ def _fields() -> tuple:
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_sql(database: str, row_count: int) -> str:
+def _insert_sql(database: str, row_count: int, placeholder: str) -> str:
     """The INSERT for ``row_count`` rows, built once: only model names go into it."""
     quote = connections[database].ops.quote_name
-    placeholders = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    values = "(" + ", ".join([placeholder] * len(_COLUMNS)) + ")"
     return (
         f"INSERT INTO {quote(DeliveryLog._meta.db_table)} "  # noqa: S608
         f"({', '.join(quote(field.column) for field in _fields())}) "
-        f"VALUES {', '.join([placeholders] * row_count)}"
+        f"VALUES {', '.join([values] * row_count)}"
     )
 
 

@@ -265,6 +265,17 @@ def test_a_broken_log_never_makes_a_send_fail(make_profile, plain_server, caplog
             editor.create_model(DeliveryLog)
 
 
+def test_log_inside_the_callers_transaction_leaves_it_usable(make_profile, plain_server):
+    from django.db import transaction
+
+    make_profile(port=plain_server.port)
+    with transaction.atomic():
+        assert mail.send_mail("In a transaction", "Body", None, ["to@example.org"]) == 1
+        assert DeliveryLog.objects.get().subject == "In a transaction"
+        SMTPProfile.objects.update(from_name="Still usable")
+    assert SMTPProfile.objects.get().from_name == "Still usable"
+
+
 def test_prune_log_keeps_the_retention_window(make_profile, settings):
     from datetime import timedelta
 
@@ -333,3 +344,20 @@ def test_a_change_saved_in_another_process_is_used_by_the_next_connection(make_p
         mail.send_mail("Two", "Body", None, ["to@example.org"])
         assert [m.message["Subject"] for m in first.messages] == ["One"]
         assert [m.message["Subject"] for m in second.messages] == ["Two"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_log_rows_written_outside_a_transaction_read_back_intact(make_profile):
+    from django.utils import timezone
+
+    with running_smtp_server() as good:
+        profile(make_profile, "Down", free_port(), 1)
+        kept = profile(make_profile, "Good", good.port, 2)
+        before = timezone.now()
+        messages = [EmailMessage(f"Ünïcode {n}", "Body", to=["to@example.org"]) for n in range(2)]
+        assert get_connection().send_messages(messages) == 2
+    entries = list(DeliveryLog.objects.order_by("id"))
+    assert [e.subject for e in entries] == ["Ünïcode 0", "Ünïcode 1"]
+    assert all(e.profile_id == kept.pk and e.outcome == "failed_over" for e in entries)
+    assert entries[0].tried[0]["profile"] == "Down"
+    assert before <= entries[0].created_at <= timezone.now()
