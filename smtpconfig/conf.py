@@ -36,6 +36,13 @@ DEFAULTS: dict[str, Any] = {
     # profile changes are then announced through it and opening a connection makes no
     # database query. None: each new connection checks the database with one small query.
     "CACHE": None,
+    # Nameservers for settings discovery and sender-domain checks: a list of "IP",
+    # "IP:port" or "[IPv6]:port". Empty: the system's resolver.
+    "DNS_NAMESERVERS": [],
+    # Seconds one DNS look-up may take, retries included.
+    "DNS_TIMEOUT": 1.5,
+    # Ports "Detect settings" tries on guessed hosts (smtp.<domain>, mail.<domain>).
+    "DISCOVERY_PORTS": [465, 587],
 }
 
 

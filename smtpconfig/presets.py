@@ -51,7 +51,20 @@ class Preset:
     domains: tuple[str, ...] = ()
     #: Host-name suffixes that identify the provider's servers.
     host_suffixes: tuple[str, ...] = ()
+    #: MX host suffixes that show a domain's mail is hosted by this provider.
+    mx_suffixes: tuple[str, ...] = ()
+    #: What the sender domain's SPF record includes to authorize this provider.
+    spf_include: str = ""
+    #: Regional servers: (label, host); the first is the default.
+    regions: tuple[tuple[str, str], ...] = ()
     known_errors: tuple[KnownError, ...] = field(default_factory=tuple)
+
+    def host_for(self, region: str = "") -> str:
+        """The host for ``region`` (a region's host or label), or the default host."""
+        for label, host in self.regions:
+            if region in (label, host):
+                return host
+        return self.host
 
     def as_dict(self) -> dict:
         """What the admin page's script needs, with translated text."""
@@ -66,6 +79,7 @@ class Preset:
             "username_rule": self.username_rule,
             "login_note": str(self.login_note),
             "help_url": self.help_url,
+            "regions": [[str(label), host] for label, host in self.regions],
         }
 
 
@@ -95,6 +109,9 @@ PRESETS: tuple[Preset, ...] = (
         help_url="https://support.google.com/accounts/answer/185833",
         domains=("gmail.com", "googlemail.com"),
         host_suffixes=("gmail.com", "google.com", "googlemail.com"),
+        # Google Workspace MX: aspmx.l.google.com and friends, or smtp.google.com (2023+).
+        mx_suffixes=("google.com", "googlemail.com"),
+        spf_include="_spf.google.com",
         known_errors=(
             KnownError(
                 r"5\.7\.9|application-specific password",
@@ -128,7 +145,10 @@ PRESETS: tuple[Preset, ...] = (
         # https://support.microsoft.com/office/d088b986-291d-42b8-9564-9c414e2aa040
         help_url="https://support.microsoft.com/office/d088b986-291d-42b8-9564-9c414e2aa040",
         domains=("outlook.com", "hotmail.com", "live.com", "msn.com"),
-        host_suffixes=("outlook.com", "hotmail.com", "live.com"),
+        host_suffixes=("smtp-mail.outlook.com", "hotmail.com", "live.com"),
+        # Consumer domains are served by *.olc.protection.outlook.com.
+        mx_suffixes=("olc.protection.outlook.com",),
+        spf_include="spf.protection.outlook.com",
         known_errors=(
             KnownError(
                 r"basic authentication is disabled|5\.7\.139",
@@ -160,6 +180,9 @@ PRESETS: tuple[Preset, ...] = (
             "authenticated-client-smtp-submission"
         ),
         host_suffixes=("office365.com", "outlook.office.com", "protection.outlook.com"),
+        # A tenant's MX is <tenant>.mail.protection.outlook.com.
+        mx_suffixes=("mail.protection.outlook.com",),
+        spf_include="spf.protection.outlook.com",
         known_errors=(
             KnownError(
                 r"5\.7\.139|SmtpClientAuthentication is disabled|basic authentication is disabled",
@@ -212,6 +235,7 @@ PRESETS: tuple[Preset, ...] = (
         help_url="https://help.yahoo.com/kb/SLN15241.html",
         domains=("yahoo.com", "ymail.com", "rocketmail.com", "yahoo.co.uk", "yahoo.fr"),
         host_suffixes=("yahoo.com", "yahoodns.net"),
+        mx_suffixes=("yahoodns.net",),
         known_errors=(
             KnownError(
                 r"535",
@@ -252,6 +276,258 @@ PRESETS: tuple[Preset, ...] = (
                 ),
             ),
         ),
+    ),
+    Preset(
+        key="icloud",
+        label=_("iCloud Mail"),
+        host="smtp.mail.me.com",
+        port=587,
+        security=Security.STARTTLS,
+        login_note=_(
+            "Use your full iCloud Mail address as the user name and an app-specific "
+            "password, made at account.apple.com › Sign-In and Security › App-Specific "
+            "Passwords (your Apple Account needs two-factor authentication)."
+        ),
+        # https://support.apple.com/102525 (iCloud Mail server settings)
+        help_url="https://support.apple.com/102525",
+        domains=("icloud.com", "me.com", "mac.com"),
+        host_suffixes=("mail.me.com", "icloud.com"),
+        mx_suffixes=("mail.icloud.com",),
+        spf_include="icloud.com",
+    ),
+    Preset(
+        key="zoho",
+        label=_("Zoho Mail"),
+        host="smtp.zoho.com",
+        port=465,
+        security=Security.SSL,
+        alternative_port=587,
+        alternative_security=Security.STARTTLS,
+        login_note=_(
+            "Use your full Zoho address as the user name. With two-factor authentication on, "
+            "make an application-specific password. Accounts of an organisation (your own "
+            "domain) send through smtppro.zoho.* instead of smtp.zoho.*. Choose the region "
+            "your account lives in."
+        ),
+        # https://www.zoho.com/mail/help/zoho-smtp.html
+        help_url="https://www.zoho.com/mail/help/zoho-smtp.html",
+        domains=("zoho.com", "zohomail.com", "zoho.eu", "zohomail.eu", "zoho.in"),
+        host_suffixes=("zoho.com", "zoho.eu", "zoho.in", "zoho.com.au", "zoho.jp", "zohocloud.ca"),
+        mx_suffixes=("zoho.com", "zoho.eu", "zoho.in", "zoho.com.au", "zoho.jp", "zohocloud.ca"),
+        spf_include="zoho.com",
+        regions=(
+            (_("United States"), "smtp.zoho.com"),
+            (_("Europe"), "smtp.zoho.eu"),
+            (_("India"), "smtp.zoho.in"),
+            (_("Australia"), "smtp.zoho.com.au"),
+            (_("Japan"), "smtp.zoho.jp"),
+            (_("Canada"), "smtp.zohocloud.ca"),
+        ),
+    ),
+    Preset(
+        key="fastmail",
+        label=_("Fastmail"),
+        host="smtp.fastmail.com",
+        port=465,
+        security=Security.SSL,
+        alternative_port=587,
+        alternative_security=Security.STARTTLS,
+        login_note=_(
+            "Use your full Fastmail address as the user name and an app password (Settings › "
+            "Privacy & Security › Manage app passwords and access) with SMTP access."
+        ),
+        # https://www.fastmail.help/hc/en-us/articles/1500000278342
+        help_url="https://www.fastmail.help/hc/en-us/articles/1500000278342",
+        domains=("fastmail.com", "fastmail.fm", "fastmail.net", "fastmail.org"),
+        host_suffixes=("fastmail.com", "messagingengine.com"),
+        mx_suffixes=("messagingengine.com",),
+        spf_include="spf.messagingengine.com",
+    ),
+    Preset(
+        key="sendgrid",
+        label=_("SendGrid (Twilio)"),
+        host="smtp.sendgrid.net",
+        port=587,
+        security=Security.STARTTLS,
+        alternative_port=465,
+        alternative_security=Security.SSL,
+        username_rule="apikey",
+        login_note=_(
+            "The user name is the literal word apikey; the password is an API key with "
+            "“Mail Send” permission. The sender must be a verified Sender Identity or on an "
+            "authenticated domain."
+        ),
+        # https://www.twilio.com/docs/sendgrid/for-developers/sending-email/integrating-with-the-smtp-api
+        help_url=(
+            "https://www.twilio.com/docs/sendgrid/for-developers/sending-email/"
+            "integrating-with-the-smtp-api"
+        ),
+        host_suffixes=("sendgrid.net",),
+        spf_include="sendgrid.net",
+        known_errors=(
+            KnownError(
+                r"does not match a verified Sender Identity",
+                _("SendGrid refuses this sender: it is not a verified Sender Identity."),
+                _(
+                    "Verify the sender address (Settings › Sender Authentication) or "
+                    "authenticate its domain in SendGrid."
+                ),
+                field="from_email",
+                distinctive=True,
+            ),
+            KnownError(
+                r"535",
+                _("SendGrid did not accept the login."),
+                _(
+                    "The user name must be the literal word apikey (not your account name) "
+                    "and the password an API key with Mail Send permission."
+                ),
+                field="username",
+            ),
+        ),
+    ),
+    Preset(
+        key="mailgun",
+        label=_("Mailgun"),
+        host="smtp.mailgun.org",
+        port=587,
+        security=Security.STARTTLS,
+        alternative_port=465,
+        alternative_security=Security.SSL,
+        username_rule="",
+        login_note=_(
+            "Use the SMTP credentials of your sending domain (Sending › Domain settings › "
+            "SMTP credentials), such as postmaster@mg.example.com and its password. EU "
+            "accounts use the EU server."
+        ),
+        # https://documentation.mailgun.com/docs/mailgun/user-manual/sending-messages/send-smtp
+        help_url=(
+            "https://documentation.mailgun.com/docs/mailgun/user-manual/sending-messages/send-smtp"
+        ),
+        host_suffixes=("mailgun.org",),
+        mx_suffixes=("mailgun.org",),
+        spf_include="mailgun.org",
+        regions=((_("United States"), "smtp.mailgun.org"), (_("Europe"), "smtp.eu.mailgun.org")),
+    ),
+    Preset(
+        key="ses",
+        label=_("Amazon SES"),
+        host="email-smtp.us-east-1.amazonaws.com",
+        port=587,
+        security=Security.STARTTLS,
+        alternative_port=465,
+        alternative_security=Security.SSL,
+        username_rule="",
+        login_note=_(
+            "Use SES SMTP credentials (SES console › SMTP settings › Create SMTP "
+            "credentials), not your AWS access keys, and the region where your identities "
+            "are verified. New accounts are in the sandbox: they can only send to verified "
+            "addresses until production access is granted."
+        ),
+        # https://docs.aws.amazon.com/ses/latest/dg/smtp-connect.html
+        help_url="https://docs.aws.amazon.com/ses/latest/dg/smtp-connect.html",
+        host_suffixes=("amazonaws.com", "amazonses.com"),
+        mx_suffixes=("amazonaws.com", "amazonses.com"),
+        spf_include="amazonses.com",
+        regions=tuple(
+            (region, f"email-smtp.{region}.amazonaws.com")
+            for region in (
+                "us-east-1",
+                "us-east-2",
+                "us-west-1",
+                "us-west-2",
+                "ca-central-1",
+                "eu-west-1",
+                "eu-west-2",
+                "eu-west-3",
+                "eu-central-1",
+                "eu-north-1",
+                "eu-south-1",
+                "ap-south-1",
+                "ap-northeast-1",
+                "ap-northeast-2",
+                "ap-northeast-3",
+                "ap-southeast-1",
+                "ap-southeast-2",
+                "sa-east-1",
+                "me-south-1",
+                "af-south-1",
+                "il-central-1",
+            )
+        ),
+        known_errors=(
+            KnownError(
+                r"Email address is not verified|not verified.*identit",
+                _("Amazon SES refused: an address is not verified in this region."),
+                _(
+                    "Verify the sender's address or domain in the SES console of this region; "
+                    "in the sandbox, verify the recipients too or request production access."
+                ),
+                field="from_email",
+                distinctive=True,
+            ),
+            KnownError(
+                r"535",
+                _("Amazon SES did not accept the login."),
+                _(
+                    "Use SES SMTP credentials made for this region (not AWS access keys); "
+                    "credentials from another region do not work here."
+                ),
+            ),
+        ),
+    ),
+    Preset(
+        key="postmark",
+        label=_("Postmark"),
+        host="smtp.postmarkapp.com",
+        port=587,
+        security=Security.STARTTLS,
+        username_rule="",
+        login_note=_(
+            "Use your Server API token as both the user name and the password (Servers › "
+            "your server › API Tokens). The sender must be a confirmed Sender Signature or "
+            "on a verified domain. Broadcast mail uses smtp-broadcasts.postmarkapp.com."
+        ),
+        # https://postmarkapp.com/developer/user-guide/send-email-with-smtp
+        help_url="https://postmarkapp.com/developer/user-guide/send-email-with-smtp",
+        host_suffixes=("postmarkapp.com",),
+        spf_include="spf.mtasv.net",
+    ),
+    Preset(
+        key="brevo",
+        label=_("Brevo (Sendinblue)"),
+        host="smtp-relay.brevo.com",
+        port=587,
+        security=Security.STARTTLS,
+        alternative_port=465,
+        alternative_security=Security.SSL,
+        username_rule="",
+        login_note=_(
+            "Use the SMTP login shown under SMTP & API › SMTP (an address ending in "
+            "@smtp-brevo.com) and an SMTP key as the password, not your account password."
+        ),
+        # https://help.brevo.com/hc/en-us/articles/7924908994450
+        help_url="https://help.brevo.com/hc/en-us/articles/7924908994450",
+        host_suffixes=("brevo.com", "sendinblue.com"),
+        spf_include="spf.brevo.com",
+    ),
+    Preset(
+        key="mailjet",
+        label=_("Mailjet"),
+        host="in-v3.mailjet.com",
+        port=587,
+        security=Security.STARTTLS,
+        alternative_port=465,
+        alternative_security=Security.SSL,
+        username_rule="",
+        login_note=_(
+            "Use your API key as the user name and your secret key as the password "
+            "(Account settings › API keys). The sender must be a validated address or domain."
+        ),
+        # https://documentation.mailjet.com/hc/en-us/articles/360043229473
+        help_url="https://documentation.mailjet.com/hc/en-us/articles/360043229473",
+        host_suffixes=("mailjet.com",),
+        spf_include="spf.mailjet.com",
     ),
     Preset(
         key="other",
@@ -305,6 +581,21 @@ def known_error_for(
         if (field is None or error.field == field) and error.matches(reply):
             return preset, error
     return None
+
+
+def preset_for_mx(mx_host: str) -> Preset | None:
+    """The provider whose mail servers this MX host belongs to, if any.
+
+    The longest matching suffix wins, so that Microsoft 365's
+    ``mail.protection.outlook.com`` is not taken for Outlook.com.
+    """
+    host = mx_host.lower().rstrip(".")
+    best, best_length = None, 0
+    for preset in PRESETS:
+        for suffix in preset.mx_suffixes:
+            if (host == suffix or host.endswith("." + suffix)) and len(suffix) > best_length:
+                best, best_length = preset, len(suffix)
+    return best
 
 
 def preset_for_address(address: str) -> Preset | None:

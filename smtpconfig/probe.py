@@ -9,6 +9,7 @@ backend's error reports all share this one account of what happened.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import smtplib
 import socket
@@ -16,6 +17,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,8 @@ from django.core.mail.utils import DNS_NAME
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .conf import get_setting
+from .internal.resolver import lookup, make_resolver
 from .internal.smtp import PreconnectedSMTP
 from .internal.tls import client_context, describe_certificate
 from .models import Security, format_sender
@@ -328,7 +332,45 @@ class _Conversation:
 
 
 def _resolve(host: str, port: int, timeout: float) -> list[tuple]:
-    """getaddrinfo bounded by ``timeout`` (the resolver itself has no time limit)."""
+    """The host's addresses, through ``SMTPCONFIG["DNS_NAMESERVERS"]`` if set, else the system's."""
+    if get_setting("DNS_NAMESERVERS"):
+        return _resolve_with_dnspython(host, port, timeout)
+    return _getaddrinfo(host, port, timeout)
+
+
+def _resolve_with_dnspython(host: str, port: int, timeout: float) -> list[tuple]:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return _getaddrinfo(host, port, timeout)  # a literal address: nothing to look up
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return _getaddrinfo("localhost", port, timeout)  # RFC 6761: always loopback
+    resolver = make_resolver(timeout)
+    # Both families at once: one after the other, a silent server would take twice the timeout.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda rtype: lookup(resolver, host, rtype), ("AAAA", "A")))
+    addresses = [record for answer in answers for record in answer.records]
+    if addresses:
+        return [
+            (
+                socket.AF_INET6 if ":" in address else socket.AF_INET,
+                socket.SOCK_STREAM,
+                6,
+                "",
+                (address, port),
+            )
+            for address in addresses
+        ]
+    if any(answer.status == "timeout" for answer in answers):
+        raise TimeoutError(_("no answer from DNS within %(timeout)s s") % {"timeout": timeout})
+    raise socket.gaierror(socket.EAI_NONAME, _("Name or service not known"))
+
+
+def _getaddrinfo(host: str, port: int, timeout: float) -> list[tuple]:
+    """getaddrinfo bounded by ``timeout`` (the system resolver has no time limit)."""
     outcome: dict[str, Any] = {}
 
     def lookup() -> None:

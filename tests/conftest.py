@@ -16,6 +16,18 @@ PASSWORD = "p@ss:wörd/Ключ;!"
 USER = "mailer@example.com"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def loopback_dns():
+    """The DNS server the test settings point at (no names: every look-up is NXDOMAIN)."""
+    from django.conf import settings
+
+    from .dnsd import Zone, running_dns_server
+
+    host, port = settings.TEST_DNS_ADDRESS.rsplit(":", 1)
+    with running_dns_server(Zone({}), port=int(port)) as address:
+        yield address
+
+
 @pytest.fixture(autouse=True)
 def fresh_profile_snapshot():
     """Each test starts without the process's cached profiles (or a cached generation)."""

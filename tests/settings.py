@@ -11,7 +11,24 @@ from mailsettings.settings import *  # noqa: E402,F403
 
 # A fixed key for the tests; tests that need another key set it with the settings fixture.
 TEST_ENCRYPTION_KEY = "rGBX3Nd8y-iYnwZKCZTq3a6rzYN4b1J0uE0hZgEw-M0="
-SMTPCONFIG = {"ENCRYPTION_KEYS": [TEST_ENCRYPTION_KEY]}
+
+
+def _free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# Tests never ask the machine's resolver: every look-up goes to a DNS server on 127.0.0.1
+# that conftest.py starts for the session (it knows no names unless a test says so).
+TEST_DNS_ADDRESS = f"127.0.0.1:{_free_udp_port()}"
+SMTPCONFIG = {
+    "ENCRYPTION_KEYS": [TEST_ENCRYPTION_KEY],
+    "DNS_NAMESERVERS": [TEST_DNS_ADDRESS],
+    "DNS_TIMEOUT": 1.0,
+}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

@@ -297,25 +297,31 @@ def test_microsoft_smtp_auth_disabled_reply_gets_the_admin_fix():
     assert "Authenticated SMTP" in report.diagnosis.fix
 
 
-def test_yahoo_rejection_is_recognised_by_the_providers_host_name(monkeypatch):
-    import socket
+def test_yahoo_rejection_is_recognised_by_the_providers_host_name(settings):
+    from .dnsd import Zone, running_dns_server
 
-    real_getaddrinfo = socket.getaddrinfo
-
-    def yahoo_is_local(host, *args, **kwargs):
-        # Only name resolution is redirected; the conversation is with a real server.
-        return real_getaddrinfo(
-            "127.0.0.1" if host == "smtp.mail.yahoo.com" else host, *args, **kwargs
-        )
-
-    with running_smtp_server(users={USER: PASSWORD}) as server:
-        monkeypatch.setattr(socket, "getaddrinfo", yahoo_is_local)
+    # A DNS server on 127.0.0.1 says smtp.mail.yahoo.com is this machine.
+    zone = Zone({("smtp.mail.yahoo.com", "A"): ["127.0.0.1"]})
+    with running_dns_server(zone) as dns, running_smtp_server(users={USER: PASSWORD}) as server:
+        settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DNS_NAMESERVERS": [dns]}
         report = run_probe(
             settings_for(server, host="smtp.mail.yahoo.com", username=USER, password="normal"),
             RECIPIENT,
         )
+    assert report.steps[0].detail == "127.0.0.1"
     assert failed(report) == ("auth", "yahoo_auth")
     assert "app password" in report.diagnosis.fix
+
+
+def test_host_that_times_out_in_dns_is_a_resolve_failure(settings):
+    from .dnsd import Zone, running_dns_server
+
+    with running_dns_server(Zone({}, silent=("slow.test",))) as dns:
+        settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DNS_NAMESERVERS": [dns]}
+        started = time.monotonic()
+        report = run_probe(ProbeSettings(host="smtp.slow.test", port=25, timeout=1), RECIPIENT)
+        assert time.monotonic() - started < 2
+    assert failed(report) == ("resolve", "dns_timeout")
 
 
 def test_username_without_password_is_reported_before_contacting_auth(auth_server):
