@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
-from django.http import JsonResponse
+from django.forms.utils import ErrorDict
+from django.http import Http404, JsonResponse
 from django.template.defaultfilters import date as date_filter
 from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
@@ -15,26 +18,79 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .discovery import discover
+from .domain_health import check_sender_domain
 from .exceptions import SMTPConfigImproperlyConfigured
 from .forms import SMTPProfileForm
-from .models import DeliveryLog, SMTPProfile
+from .models import DeliveryLog, Security, SMTPProfile
 from .presets import PRESETS
 from .probe import STEP_LABELS, ProbeReport
 from .tester import field_label, run_test, suggestion_label
+from .validators import validate_smtp_host
 
 #: POST names of the two test buttons on the change form.
 SEND_TEST, CHECK_CONNECTION = "_send_test", "_check_connection"
+#: POST names of "Detect settings" and a candidate's "Use these settings".
+DETECT, USE_SETTINGS = "_detect", "_use_settings"
+
+
+def _without(fieldsets, field_name: str) -> list:
+    """``fieldsets`` without ``field_name``."""
+    return [
+        (name, {**options, "fields": [f for f in options["fields"] if f != field_name]})
+        for name, options in fieldsets
+    ]
+
+
 TEST_RECIPIENT_FIELD = "_test_to"
 
 
-def report_context(report: ProbeReport) -> dict:
-    """What the report template needs besides the report itself."""
+def report_context(report: ProbeReport, settings: dict | None = None) -> dict:
+    """What the report template needs besides the report itself.
+
+    With ``settings`` (the form's values) and a passing test, the sender
+    domain's DNS findings are added: the server took the message, and they
+    say whether receivers will.
+    """
     diagnosis = report.diagnosis
+    findings = []
+    if settings and settings.get("from_email") and report.ok:
+        findings = check_sender_domain(settings["from_email"], settings.get("host", ""))
     return {
         "report": report,
         "smtp_diagnosis_field_label": field_label(diagnosis.field) if diagnosis else "",
         "smtp_diagnosis_suggestion": suggestion_label(diagnosis) if diagnosis else "",
+        "findings": findings,
     }
+
+
+_CONFIDENCE_LABELS = {
+    "high": gettext_lazy("sure"),
+    "medium": gettext_lazy("likely"),
+    "low": gettext_lazy("a guess"),
+}
+
+
+def discovery_context(result) -> dict:
+    """Discovery results as the template and the page's script need them."""
+    candidates = []
+    for candidate in result.candidates:
+        values = {
+            "host": candidate.host,
+            "port": candidate.port,
+            "security": candidate.security,
+            "username": candidate.username,
+        }
+        candidates.append(
+            {
+                **candidate.as_dict(),
+                "values": values,
+                "json": json.dumps(values),
+                "security_label": Security(candidate.security).label,
+                "confidence_label": _CONFIDENCE_LABELS.get(candidate.confidence, ""),
+            }
+        )
+    return {"address": result.address, "candidates": candidates, "notes": result.notes}
 
 
 @admin.register(SMTPProfile)
@@ -55,17 +111,29 @@ class SMTPProfileAdmin(admin.ModelAdmin):
     list_editable = ["priority"]
     list_filter = ["enabled", "security", "is_default", "last_test_ok"]
     search_fields = ["name", "host", "from_email", "username"]
-    readonly_fields = ["created_at", "updated_at", "last_test_column", "last_test_details"]
+    readonly_fields = [
+        "created_at",
+        "updated_at",
+        "last_test_column",
+        "last_test_details",
+        "sender_domain_health",
+    ]
     actions = ["make_default"]
 
     fieldsets = (
         (None, {"fields": ["name"]}),
-        (gettext_lazy("Server"), {"fields": ["preset", "host", "port", "security"]}),
+        (
+            gettext_lazy("Server"),
+            {"fields": ["preset", "preset_region", "host", "port", "security"]},
+        ),
         (
             gettext_lazy("Authentication"),
             {"fields": ["username", "password", "clear_password"]},
         ),
-        (gettext_lazy("Sender"), {"fields": ["from_name", "from_email", "reply_to"]}),
+        (
+            gettext_lazy("Sender"),
+            {"fields": ["from_name", "from_email", "reply_to", "sender_domain_health"]},
+        ),
         (
             gettext_lazy("Options"),
             {
@@ -124,6 +192,13 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             _("%(time)s ago") % {"time": timesince(profile.last_test_at)},
         )
 
+    @admin.display(description=gettext_lazy("sender domain DNS"))
+    def sender_domain_health(self, profile: SMTPProfile) -> str:
+        return render_to_string(
+            "smtpconfig/domain_health.html",
+            {"findings": check_sender_domain(profile.from_email, profile.host)},
+        )
+
     @admin.display(description=gettext_lazy("last test report"))
     def last_test_details(self, profile: SMTPProfile) -> str:
         if not profile.last_test_report:
@@ -151,78 +226,44 @@ class SMTPProfileAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None:  # nothing to show under History before the first save
+        if obj is None:  # nothing to show under History, nor a saved domain, yet
             fieldsets = [fs for fs in fieldsets if "created_at" not in fs[1]["fields"]]
+            fieldsets = _without(fieldsets, "sender_domain_health")
         if obj is None or not obj.has_password:  # nothing to clear
-            fieldsets = [
-                (
-                    name,
-                    {**options, "fields": [f for f in options["fields"] if f != "clear_password"]},
-                )
-                for name, options in fieldsets
-            ]
+            fieldsets = _without(fieldsets, "clear_password")
         return fieldsets
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}), **self._test_panel_context(request, object_id)}
-        if request.method == "POST" and (
-            SEND_TEST in request.POST or CHECK_CONNECTION in request.POST
-        ):
-            return self._test_view(request, object_id, form_url, extra_context)
+        if request.method == "POST":
+            if SEND_TEST in request.POST or CHECK_CONNECTION in request.POST:
+                return self._test_view(request, object_id, form_url, extra_context)
+            if DETECT in request.POST:
+                return self._detect_view(request, object_id, form_url, extra_context)
+            if USE_SETTINGS in request.POST:
+                return self._use_settings_view(request, object_id, form_url, extra_context)
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def _test_panel_context(self, request, object_id) -> dict:
-        profile = self.get_object(request, unquote(object_id)) if object_id else None
-        recipient = request.POST.get(TEST_RECIPIENT_FIELD) if request.method == "POST" else None
-        if recipient is None:
-            recipient = (profile.test_recipient if profile else "") or request.user.email
-        return {
-            "smtp_presets": [preset.as_dict() for preset in PRESETS],
-            "smtp_test_to": recipient,
-            "smtp_test_recipient_field": TEST_RECIPIENT_FIELD,
-            "smtp_send_test": SEND_TEST,
-            "smtp_check_connection": CHECK_CONNECTION,
-        }
-
-    def _test_view(self, request, object_id, form_url, extra_context):
-        """Test the values in the form, saved or not, and show the form again with the result."""
+    def _form_for_post(self, request, object_id, data=None):
+        """(add, obj, bound form) for a POST to the add or change page; checks permissions."""
         add = object_id is None
         obj = None if add else self.get_object(request, unquote(object_id))
         if not add and obj is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not (
+            raise Http404(_("This profile no longer exists."))
+        allowed = (
             self.has_add_permission(request) if add else self.has_change_permission(request, obj)
-        ):
+        )
+        if not allowed:
             raise PermissionDenied
         form_class = self.get_form(request, obj, change=not add)
-        form = form_class(request.POST, request.FILES, instance=obj)
-        report, error = None, None
-        if not form.is_valid():
-            error = _("Correct the errors below before testing.")
-        else:
-            report, error = self._run_test(request, form, obj)
-        if request.headers.get("X-Requested-With") == "XMLHttpRequest":
-            # The page's script runs the test without reloading: answer with the
-            # report as HTML; an invalid form is shown by a normal submit instead.
-            return JsonResponse(
-                {
-                    "form_valid": form.is_valid(),
-                    "ok": bool(report and report.ok),
-                    "error": error or "",
-                    "summary": report.summary() if report else "",
-                    "html": render_to_string(
-                        "smtpconfig/test_report.html", report_context(report), request
-                    )
-                    if report
-                    else "",
-                }
-            )
-        if error:
-            self.message_user(request, error, messages.ERROR)
-        elif report:
-            self.message_user(
-                request, report.summary(), messages.SUCCESS if report.ok else messages.ERROR
-            )
+        return add, obj, form_class(data or request.POST, request.FILES, instance=obj)
+
+    def _render_form_page(
+        self, request, *, add, obj, form, object_id, form_url, extra_context, validate=True
+    ):
+        """The change form again, with what was typed, as Django's admin renders it."""
+        if not validate:
+            form._errors = ErrorDict()  # show the values, not complaints about half-typed ones
         fieldsets = self.get_fieldsets(request, obj)
         admin_form = helpers.AdminForm(
             form,
@@ -243,14 +284,135 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             "to_field": None,
             "media": self.media + admin_form.media,
             "inline_admin_formsets": [],
-            "errors": helpers.AdminErrorList(form, []),
+            "errors": helpers.AdminErrorList(form, []) if validate else [],
             "preserved_filters": self.get_preserved_filters(request),
-            "smtp_test_report": report,
-            **(report_context(report) if report else {}),
             **extra_context,
         }
         return self.render_change_form(
             request, context, add=add, change=not add, obj=obj, form_url=form_url
+        )
+
+    def _detect_view(self, request, object_id, form_url, extra_context):
+        """Candidate settings for the sender address typed in the form."""
+        add, obj, form = self._form_for_post(request, object_id)
+        address = request.POST.get("from_email", "").strip()
+        discovery = discovery_context(discover(address))
+        if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+            return JsonResponse(
+                {
+                    "html": render_to_string(
+                        "smtpconfig/discovery.html", {"discovery": discovery}, request
+                    ),
+                    "candidates": [c["values"] for c in discovery["candidates"]],
+                }
+            )
+        return self._render_form_page(
+            request,
+            add=add,
+            obj=obj,
+            form=form,
+            object_id=object_id,
+            form_url=form_url,
+            extra_context={**extra_context, "smtp_discovery": discovery},
+            validate=False,
+        )
+
+    def _use_settings_view(self, request, object_id, form_url, extra_context):
+        """Fill the form with a candidate's settings (without JavaScript); nothing is saved."""
+        try:
+            chosen = json.loads(request.POST.get(USE_SETTINGS, ""))
+            host, port, security = str(chosen["host"]), int(chosen["port"]), str(chosen["security"])
+            validate_smtp_host(host)
+            if not 0 < port < 65536 or security not in Security.values:
+                raise ValueError
+        except (ValueError, KeyError, TypeError, ValidationError):
+            add, obj, form = self._form_for_post(request, object_id)
+            self.message_user(request, _("Those settings could not be read."), messages.ERROR)
+            return self._render_form_page(
+                request,
+                add=add,
+                obj=obj,
+                form=form,
+                object_id=object_id,
+                form_url=form_url,
+                extra_context=extra_context,
+                validate=False,
+            )
+        data = request.POST.copy()
+        data.update({"host": host, "port": str(port), "security": security})
+        username = str(chosen.get("username") or "")
+        if username and not data.get("username"):
+            data["username"] = username
+        add, obj, form = self._form_for_post(request, object_id, data)
+        self.message_user(
+            request,
+            _("The form now uses %(host)s port %(port)s (%(mode)s). Test it, then save.")
+            % {"host": host, "port": port, "mode": Security(security).label},
+        )
+        return self._render_form_page(
+            request,
+            add=add,
+            obj=obj,
+            form=form,
+            object_id=object_id,
+            form_url=form_url,
+            extra_context=extra_context,
+            validate=False,
+        )
+
+    def _test_panel_context(self, request, object_id) -> dict:
+        profile = self.get_object(request, unquote(object_id)) if object_id else None
+        recipient = request.POST.get(TEST_RECIPIENT_FIELD) if request.method == "POST" else None
+        if recipient is None:
+            recipient = (profile.test_recipient if profile else "") or request.user.email
+        return {
+            "smtp_presets": [preset.as_dict() for preset in PRESETS],
+            "smtp_test_to": recipient,
+            "smtp_test_recipient_field": TEST_RECIPIENT_FIELD,
+            "smtp_send_test": SEND_TEST,
+            "smtp_check_connection": CHECK_CONNECTION,
+        }
+
+    def _test_view(self, request, object_id, form_url, extra_context):
+        """Test the values in the form, saved or not, and show the form again with the result."""
+        try:
+            add, obj, form = self._form_for_post(request, object_id)
+        except Http404:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        report, error = None, None
+        if not form.is_valid():
+            error = _("Correct the errors below before testing.")
+        else:
+            report, error = self._run_test(request, form, obj)
+        context = report_context(report, form.cleaned_data) if report else {}
+        if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+            # The page's script runs the test without reloading: answer with the
+            # report as HTML; an invalid form is shown by a normal submit instead.
+            return JsonResponse(
+                {
+                    "form_valid": form.is_valid(),
+                    "ok": bool(report and report.ok),
+                    "error": error or "",
+                    "summary": report.summary() if report else "",
+                    "html": render_to_string("smtpconfig/test_report.html", context, request)
+                    if report
+                    else "",
+                }
+            )
+        if error:
+            self.message_user(request, error, messages.ERROR)
+        elif report:
+            self.message_user(
+                request, report.summary(), messages.SUCCESS if report.ok else messages.ERROR
+            )
+        return self._render_form_page(
+            request,
+            add=add,
+            obj=obj,
+            form=form,
+            object_id=object_id,
+            form_url=form_url,
+            extra_context={**extra_context, "smtp_test_report": report, **context},
         )
 
     def _run_test(self, request, form, obj) -> tuple[ProbeReport | None, str | None]:

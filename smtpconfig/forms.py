@@ -12,6 +12,15 @@ from .presets import PRESETS, get_preset
 from .probe import ProbeSettings
 
 
+class SenderInput(forms.EmailInput):
+    """The sender address, with a "Detect settings" button beside it."""
+
+    template_name = "smtpconfig/widgets/sender_input.html"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"class": "vTextField", **(attrs or {})})
+
+
 class SMTPProfileForm(forms.ModelForm):
     """Edits a profile without ever sending the stored password back to the browser.
 
@@ -27,6 +36,17 @@ class SMTPProfileForm(forms.ModelForm):
         choices=[("", _("— choose to fill in the server settings —"))]
         + [(preset.key, preset.label) for preset in PRESETS],
         help_text=_("Fills in the server, port and SSL/TLS mode of a known provider."),
+    )
+    preset_region = forms.ChoiceField(
+        label=_("Region"),
+        required=False,
+        choices=[("", _("— the provider's default —"))]
+        + [
+            (str(preset.label), [(host, f"{label} ({host})") for label, host in preset.regions])
+            for preset in PRESETS
+            if preset.regions
+        ],
+        help_text=_("For providers with servers in several regions (Zoho, Mailgun, Amazon SES)."),
     )
     password = forms.CharField(
         label=_("Password"),
@@ -63,6 +83,7 @@ class SMTPProfileForm(forms.ModelForm):
             "sender_domains",
         ]
         widgets = {
+            "from_email": SenderInput(),
             "username": forms.TextInput(attrs={"autocomplete": "off", "class": "vTextField"}),
             "ca_certificate": forms.Textarea(attrs={"rows": 4, "class": "vLargeTextField"}),
         }
@@ -94,11 +115,14 @@ class SMTPProfileForm(forms.ModelForm):
         cleaned = super().clean()
         preset = get_preset(cleaned.get("preset") or "")
         if preset and preset.host and not cleaned.get("host"):
-            cleaned["host"] = preset.host
+            cleaned["host"] = preset.host_for(cleaned.get("preset_region") or "")
             cleaned["port"] = preset.port
             cleaned["security"] = preset.security
-            if preset.username_rule == "address" and not cleaned.get("username"):
-                cleaned["username"] = cleaned.get("from_email", "")
+            if not cleaned.get("username"):
+                if preset.username_rule == "address":
+                    cleaned["username"] = cleaned.get("from_email", "")
+                elif preset.username_rule:
+                    cleaned["username"] = preset.username_rule
         if not cleaned.get("host") and "host" not in self.errors:
             self.add_error(
                 "host",

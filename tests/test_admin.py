@@ -406,3 +406,96 @@ def test_transcript_is_in_the_page_with_credentials_hidden(admin_client, make_pr
     assert "SMTP conversation (credentials hidden)" in html
     assert "C: AUTH PLAIN ****" in html
     assert PASSWORD not in html
+
+
+def test_preset_with_a_region_fills_that_regions_host_without_javascript(admin_client):
+    response = admin_client.post(
+        ADD_URL,
+        form_data(
+            preset="ses",
+            preset_region="email-smtp.eu-central-1.amazonaws.com",
+            host="",
+            username="AKIAEXAMPLE",
+        ),
+    )
+    assert response.status_code == 302
+    profile = SMTPProfile.objects.get()
+    assert profile.host == "email-smtp.eu-central-1.amazonaws.com"
+    assert profile.username == "AKIAEXAMPLE"
+
+
+def test_sendgrid_preset_sets_the_literal_user_name(admin_client):
+    admin_client.post(ADD_URL, form_data(preset="sendgrid", host="", username=""))
+    profile = SMTPProfile.objects.get()
+    assert (profile.host, profile.username) == ("smtp.sendgrid.net", "apikey")
+
+
+@pytest.fixture
+def dns_zone(settings):
+    from .dnsd import Zone, running_dns_server
+
+    zone = Zone(
+        {
+            ("tenant.test", "MX"): ["0 tenant-test.mail.protection.outlook.com."],
+            ("tenant.test", "TXT"): ['"v=spf1 include:spf.protection.outlook.com -all"'],
+        }
+    )
+    with running_dns_server(zone) as address:
+        settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DNS_NAMESERVERS": [address]}
+        yield address
+
+
+def test_detect_settings_lists_candidates_and_keeps_the_form(admin_client, dns_zone):
+    response = admin_client.post(
+        ADD_URL, form_data(host="", from_email="boss@tenant.test", name="Typed name", _detect="1")
+    )
+    html = page(response)
+    assert response.status_code == 200
+    assert "Settings found for boss@tenant.test" in html
+    assert "smtp.office365.com:587" in html
+    assert 'value="Typed name"' in html
+    assert "errorlist" not in html
+    assert not SMTPProfile.objects.exists()
+
+
+def test_detect_settings_in_the_page_answers_json(admin_client, dns_zone):
+    result = ajax_post(admin_client, ADD_URL, form_data(from_email="boss@tenant.test", _detect="1"))
+    data = result.json()
+    assert data["candidates"][0] == {
+        "host": "smtp.office365.com",
+        "port": 587,
+        "security": "starttls",
+        "username": "boss@tenant.test",
+    }
+    assert "Use these settings" in data["html"]
+
+
+def test_use_these_settings_fills_the_form_without_javascript(admin_client):
+    chosen = (
+        '{"host": "smtp.office365.com", "port": 587, "security": "starttls", '
+        '"username": "boss@tenant.test"}'
+    )
+    response = admin_client.post(
+        ADD_URL, form_data(host="", port="25", security="none", username="", _use_settings=chosen)
+    )
+    html = page(response)
+    assert 'value="smtp.office365.com"' in html
+    assert 'value="587"' in html
+    assert 'value="boss@tenant.test"' in html
+    assert "Test it, then save" in html
+    assert not SMTPProfile.objects.exists()
+
+
+def test_use_these_settings_refuses_a_forged_value(admin_client):
+    response = admin_client.post(ADD_URL, form_data(_use_settings='{"host": "a b", "port": 1}'))
+    assert response.status_code == 200
+    assert "could not be read" in page(response)
+
+
+def test_profile_page_shows_the_sender_domains_dns(admin_client, make_profile, dns_zone):
+    profile = make_profile(from_email="boss@tenant.test", host="smtp.office365.com", port=587)
+    html = page(admin_client.get(change_url(profile)))
+    assert "Sender domain DNS" in html
+    assert "SPF authorizes this server" in html
+    assert "no DMARC record" in html
+    assert "_dmarc.tenant.test" in html

@@ -55,12 +55,38 @@
       }
     }
 
+    // The region picker offers only the chosen provider's regions, and hides otherwise.
+    const regionSelect = field("preset_region");
+    const regionRow = regionSelect && regionSelect.closest(".form-row");
+    function showRegions(preset) {
+      if (!regionSelect) return;
+      const label = preset ? preset.label : null;
+      let any = false;
+      regionSelect.querySelectorAll("optgroup").forEach(function (group) {
+        const match = group.label === label;
+        group.hidden = !match;
+        group.disabled = !match;
+        any = any || match;
+      });
+      if (regionRow) regionRow.hidden = !any;
+      const chosen = regionSelect.selectedOptions[0];
+      if (!any || (chosen && chosen.parentElement.tagName === "OPTGROUP" && chosen.parentElement.hidden)) {
+        regionSelect.value = "";
+      }
+    }
+    if (regionSelect) {
+      regionSelect.addEventListener("change", function () {
+        if (regionSelect.value) host.value = regionSelect.value;
+      });
+    }
+
     presetSelect.addEventListener("change", function () {
       const preset = presets[presetSelect.value];
       showNote(preset);
+      showRegions(preset);
       if (!preset) return;
       if (preset.host) {
-        host.value = preset.host;
+        host.value = (regionSelect && regionSelect.value) || preset.host;
         port.value = preset.port;
         security.value = preset.security;
         portTypedByUser = false;
@@ -94,6 +120,68 @@
     }
 
     showNote(presets[presetSelect.value]);
+    showRegions(presets[presetSelect.value]);
+  });
+
+  // "Detect settings": candidates for the sender address, shown in the page; "Use these
+  // settings" fills the form here. Without JavaScript both are ordinary submit buttons.
+  ready(function () {
+    const slot = document.getElementById("smtpconfig-discovery-slot");
+    const form = slot && slot.closest("form");
+    if (!form || !window.fetch) return;
+    const field = function (name) { return document.getElementById("id_" + name); };
+
+    function fill(values) {
+      field("host").value = values.host;
+      field("port").value = values.port;
+      field("security").value = values.security;
+      const username = field("username");
+      if (username && !username.value && values.username) username.value = values.username;
+      field("host").focus();
+    }
+
+    slot.addEventListener("click", function (event) {
+      const button = event.target.closest('button[name="_use_settings"]');
+      if (!button) return;
+      event.preventDefault();
+      fill(JSON.parse(button.value));
+      slot.querySelectorAll('button[name="_use_settings"]').forEach(function (b) {
+        b.classList.toggle("default", b === button);
+      });
+    });
+
+    form.addEventListener("submit", function (event) {
+      const button = event.submitter;
+      if (!button || button.name !== "_detect") return;
+      event.preventDefault();
+      const data = new FormData(form);
+      data.append(button.name, button.value);
+      button.disabled = true;
+      slot.replaceChildren(
+        document.getElementById("smtpconfig-progress-template").content.cloneNode(true)
+      );
+      fetch(form.action || window.location.href, {
+        method: "POST",
+        body: data,
+        credentials: "same-origin",
+        headers: { "X-Requested-With": "XMLHttpRequest", "Accept": "application/json" },
+      })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (result) {
+          slot.innerHTML = result.html;  // rendered and escaped by the server
+          const panel = document.getElementById("smtpconfig-discovery");
+          if (panel) panel.focus();
+        })
+        .catch(function () {
+          slot.replaceChildren(
+            document.getElementById("smtpconfig-failed-template").content.cloneNode(true)
+          );
+        })
+        .finally(function () { button.disabled = false; });
+    });
   });
 
   // The test buttons: run the test without leaving the page, with a progress state.
