@@ -156,7 +156,16 @@ STORAGES = {
 # The site's own mail (password reset first of all) goes out through the default SMTP profile.
 EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
-SMTPCONFIG = {"ENCRYPTION_KEYS": _encryption_keys()}
+SMTPCONFIG = {
+    "ENCRYPTION_KEYS": _encryption_keys(),
+    # Nameservers for "Detect settings" and the sender-domain checks ("IP", "IP:port"),
+    # comma-separated; unset: the system's resolver.
+    "DNS_NAMESERVERS": [
+        server.strip()
+        for server in os.environ.get("SMTPCONFIG_DNS_NAMESERVERS", "").split(",")
+        if server.strip()
+    ],
+}
 
 LOGGING = {
     "version": 1,
