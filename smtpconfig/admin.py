@@ -23,7 +23,7 @@ from .domain_health import check_sender_domain
 from .exceptions import SMTPConfigImproperlyConfigured
 from .forms import SMTPProfileForm
 from .models import DeliveryLog, Security, SMTPProfile
-from .presets import PRESETS
+from .presets import PRESETS, get_preset
 from .probe import STEP_LABELS, ProbeReport
 from .tester import field_label, run_test, suggestion_label
 from .validators import validate_smtp_host
@@ -80,6 +80,7 @@ def discovery_context(result) -> dict:
             "port": candidate.port,
             "security": candidate.security,
             "username": candidate.username,
+            "preset": candidate.preset,
         }
         candidates.append(
             {
@@ -340,6 +341,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             )
         data = request.POST.copy()
         data.update({"host": host, "port": str(port), "security": security})
+        data["preset"] = chosen.get("preset") if get_preset(str(chosen.get("preset"))) else ""
         username = str(chosen.get("username") or "")
         if username and not data.get("username"):
             data["username"] = username

@@ -466,6 +466,7 @@ def test_detect_settings_in_the_page_answers_json(admin_client, dns_zone):
         "port": 587,
         "security": "starttls",
         "username": "boss@tenant.test",
+        "preset": "microsoft365",
     }
     assert "Use these settings" in data["html"]
 

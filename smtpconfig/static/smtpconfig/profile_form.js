@@ -121,6 +121,10 @@
 
     showNote(presets[presetSelect.value]);
     showRegions(presets[presetSelect.value]);
+    note.addEventListener("smtpconfig:preset", function (event) {
+      showNote(presets[event.detail]);
+      showRegions(presets[event.detail]);
+    });
   });
 
   // "Detect settings": candidates for the sender address, shown in the page; "Use these
@@ -137,6 +141,13 @@
       field("security").value = values.security;
       const username = field("username");
       if (username && !username.value && values.username) username.value = values.username;
+      const preset = field("preset");
+      if (preset) {
+        // Show the provider's login note, without letting it overwrite the values above.
+        preset.value = values.preset || "";
+        const note = document.getElementById("id_preset_helptext");
+        if (note) note.dispatchEvent(new CustomEvent("smtpconfig:preset", { detail: preset.value }));
+      }
       field("host").focus();
     }
 
