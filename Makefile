@@ -9,7 +9,7 @@ PORT ?= 8000
 WORKERS ?= 2
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format install setup clean
+.PHONY: run test test-postgres lint format install setup clean
 
 # Reinstalls only when pyproject.toml changes, so a second `make run` starts quickly.
 $(INSTALLED): pyproject.toml
@@ -37,6 +37,11 @@ run: setup
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The same suite on PostgreSQL (pytest-django creates and drops a test_* database).
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+test-postgres: install
+	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import unquote
+from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.forms.utils import ErrorDict
@@ -32,6 +36,95 @@ from .validators import validate_smtp_host
 SEND_TEST, CHECK_CONNECTION = "_send_test", "_check_connection"
 #: POST names of "Detect settings" and a candidate's "Use these settings".
 DETECT, USE_SETTINGS = "_detect", "_use_settings"
+
+
+def _banners(profiles, *, single: bool = False) -> list[tuple[int, str]]:
+    """Warnings worth a banner: no default, a failing default, unverified TLS, lost passwords."""
+    banners = []
+    profiles = list(profiles)
+    if not single:
+        default = next((p for p in profiles if p.is_default and p.enabled), None)
+        if not profiles:
+            banners.append(
+                (
+                    messages.WARNING,
+                    _(
+                        "No SMTP profile yet: the site's mail goes out through Django's EMAIL_* "
+                        "settings. Add a profile and make it the default."
+                    ),
+                )
+            )
+        elif default is None:
+            banners.append(
+                (
+                    messages.WARNING,
+                    _(
+                        "No enabled profile is the default: mail goes through the first "
+                        "enabled profile, or Django's EMAIL_* settings if none is enabled. "
+                        "Tick “default” on the profile the site should use."
+                    ),
+                )
+            )
+        elif default.last_test_ok is False:
+            banners.append(
+                (
+                    messages.ERROR,
+                    _(
+                        "The last test of the default profile “%(name)s” failed: the site's "
+                        "mail may not be going out. Open it to see why."
+                    )
+                    % {"name": default.name},
+                )
+            )
+    for profile in profiles:
+        if not profile.verify_certificate and profile.security != Security.NONE:
+            banners.append(
+                (
+                    messages.WARNING,
+                    _(
+                        "Certificate verification is off for “%(name)s”: the connection can be "
+                        "intercepted. Turn it on, or paste the server's CA certificate instead."
+                    )
+                    % {"name": profile.name},
+                )
+            )
+        if profile.password_unreadable:
+            banners.append(
+                (
+                    messages.ERROR,
+                    _(
+                        "The stored password of “%(name)s” cannot be decrypted with the configured "
+                        "encryption key: type it again (or restore the old key)."
+                    )
+                    % {"name": profile.name},
+                )
+            )
+    return banners
+
+
+def _test_rate_limit() -> int:
+    from .conf import get_setting
+
+    return int(get_setting("TEST_RATE_LIMIT"))
+
+
+def _rate_limit_wait(request) -> int | None:
+    """Count this test; None if allowed, else the seconds until the next minute."""
+    limit = _test_rate_limit()
+    if limit <= 0:
+        return None
+    now = time.time()
+    window = int(now // 60)
+    key = f"smtpconfig:tests:{request.user.pk}:{window}"
+    cache.add(key, 0, timeout=120)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.set(key, 1, timeout=120)
+        count = 1
+    if count <= limit:
+        return None
+    return max(1, int(60 - now % 60))
 
 
 def _without(fieldsets, field_name: str) -> list:
@@ -102,7 +195,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
         "name",
         "priority",
         "server_column",
-        "security",
+        "security_column",
         "sender_column",
         "is_default",
         "enabled",
@@ -141,6 +234,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
                 "fields": [
                     "timeout",
                     "verify_certificate",
+                    "allow_plaintext_auth",
                     "ca_certificate",
                     "test_recipient",
                     "enabled",
@@ -167,6 +261,22 @@ class SMTPProfileAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("server"), ordering="host")
     def server_column(self, profile: SMTPProfile) -> str:
         return profile.server
+
+    @admin.display(description=gettext_lazy("SSL/TLS mode"), ordering="security")
+    def security_column(self, profile: SMTPProfile) -> str:
+        label = Security(profile.security).label
+        if profile.security != Security.NONE and not profile.verify_certificate:
+            return format_html(
+                '{} <span class="smtpconfig-warning" title="{}">⚠ {}</span>',
+                label,
+                _("The server's certificate is not checked: the connection can be intercepted."),
+                _("certificate not verified"),
+            )
+        if profile.security == Security.NONE and profile.username:
+            return format_html(
+                '{} <span class="smtpconfig-warning">⚠ {}</span>', label, _("unencrypted")
+            )
+        return label
 
     @admin.display(description=gettext_lazy("sender"), ordering="from_email")
     def sender_column(self, profile: SMTPProfile) -> str:
@@ -224,6 +334,20 @@ class SMTPProfileAdmin(admin.ModelAdmin):
         )
 
     # The form.
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "GET":
+            for level, text in _banners(SMTPProfile.objects.all()):
+                self.message_user(request, text, level)
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET":
+            profile = self.get_object(request, unquote(object_id))
+            if profile is not None:
+                for level, text in _banners([profile], single=True):
+                    self.message_user(request, text, level)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -368,6 +492,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
         if recipient is None:
             recipient = (profile.test_recipient if profile else "") or request.user.email
         return {
+            "smtp_can_test": self.has_test_permission(request),
             "smtp_presets": [preset.as_dict() for preset in PRESETS],
             "smtp_test_to": recipient,
             "smtp_test_recipient_field": TEST_RECIPIENT_FIELD,
@@ -381,11 +506,25 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             add, obj, form = self._form_for_post(request, object_id)
         except Http404:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_test_permission(request):
+            raise PermissionDenied
         report, error = None, None
         if not form.is_valid():
             error = _("Correct the errors below before testing.")
+        elif (wait := _rate_limit_wait(request)) is not None:
+            error = _(
+                "You have run %(limit)d tests in the last minute; wait %(seconds)d seconds "
+                "before the next. (The limit keeps the admin from being used to send spam.)"
+            ) % {"limit": _test_rate_limit(), "seconds": wait}
+            if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+                return JsonResponse(
+                    {"form_valid": True, "ok": False, "error": error, "summary": "", "html": ""},
+                    status=429,
+                )
         else:
             report, error = self._run_test(request, form, obj)
+            if report is not None:
+                self._record_test(request, obj, form, report)
         context = report_context(report, form.cleaned_data) if report else {}
         if request.headers.get("X-Requested-With") == "XMLHttpRequest":
             # The page's script runs the test without reloading: answer with the
@@ -417,6 +556,56 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             extra_context={**extra_context, "smtp_test_report": report, **context},
         )
 
+    def has_test_permission(self, request) -> bool:
+        """Whether the user may send test emails and check connections."""
+        return request.user.has_perm(f"{self.opts.app_label}.send_test_email")
+
+    def _record_test(self, request, obj, form, report: ProbeReport) -> None:
+        """Put the test in the admin history: who, when, profile, recipient, outcome."""
+        kind = _("Sent a test email") if report.send else _("Checked the connection")
+        outcome = (
+            _("accepted")
+            if report.ok
+            else (
+                _("failed at “%(step)s”") % {"step": report.failed_step.label}
+                if report.failed_step
+                else _("failed")
+            )
+        )
+        message = _("%(kind)s to %(recipient)s via %(server)s: %(outcome)s") % {
+            "kind": kind,
+            "recipient": report.recipient,
+            "server": f"{report.host}:{report.port}",
+            "outcome": outcome,
+        }
+        if obj is not None:
+            self.log_change(request, obj, message)
+            return
+        LogEntry.objects.create(
+            user_id=request.user.pk,
+            content_type_id=ContentType.objects.get_for_model(SMTPProfile).pk,
+            object_id=None,
+            object_repr=_("%(name)s (not saved)") % {"name": form.cleaned_data.get("name", "")},
+            action_flag=CHANGE,
+            change_message=message,
+        )
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        """The history entry: changed fields by label, the password only as "changed"."""
+        if add:
+            return [{"added": {}}]
+        hidden = {"preset", "preset_region", "password", "clear_password"}
+        fields = [
+            str(form.fields[name].label or name)
+            for name in form.changed_data
+            if name not in hidden and name in form.fields
+        ]
+        if form.cleaned_data.get("password"):
+            fields.append(str(_("password changed")))
+        if form.cleaned_data.get("clear_password"):
+            fields.append(str(_("password cleared")))
+        return [{"changed": {"fields": fields}}] if fields else []
+
     def _run_test(self, request, form, obj) -> tuple[ProbeReport | None, str | None]:
         """Run the test the button asked for: (report, None) or (None, what is wrong)."""
         recipient = request.POST.get(TEST_RECIPIENT_FIELD, "").strip()
@@ -442,6 +631,16 @@ class SMTPProfileAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        if obj.security == Security.NONE and obj.username and obj.allow_plaintext_auth:
+            self.message_user(
+                request,
+                _(
+                    "“%(name)s” sends its password unencrypted: anyone on the network path "
+                    "can read it."
+                )
+                % {"name": obj.name},
+                messages.WARNING,
+            )
         standard = {465: "ssl", 587: "starttls"}
         expected = standard.get(obj.port)
         if expected and expected != obj.security:

@@ -37,7 +37,7 @@ from .exceptions import SecretUnreadable
 from .internal import smtp as smtp_clients
 from .internal.tls import client_context, new_client_context
 from .models import DeliveryOutcome, Security
-from .probe import describe_exception
+from .probe import PlaintextAuthRefused, describe_exception
 from .routing import (
     ResolvedProfile,
     enabled_profiles,
@@ -264,6 +264,15 @@ class EmailBackend(smtp.EmailBackend):
                 self.connection.starttls(context=self.ssl_context)
             if self.username and self.password:
                 step = "auth"
+                if (
+                    profile is not None
+                    and not (self.use_tls or self.use_ssl)
+                    and not profile.allow_plaintext_auth
+                    and "password" not in self.explicit
+                ):
+                    raise PlaintextAuthRefused(
+                        _("the password would cross the network unencrypted; it was not sent")
+                    )
                 self.connection.login(self.username, self.password)
         except OSError as exc:
             exc.smtpconfig_step = _opening_step(exc, step)

@@ -57,3 +57,50 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         )
         for name in unknown_options()
     ]
+
+
+@checks.register(checks.Tags.security)
+def check_stored_secrets(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """W003: passwords under an old key; W004: passwords no configured key can read."""
+    from django.db import DatabaseError
+
+    from .models import SMTPProfile
+
+    try:
+        keys = crypto.configured_keys()
+        if not keys:
+            return []  # E001/W001 already say so
+        crypto._fernet_for(tuple(keys))
+        tokens = list(
+            SMTPProfile.objects.exclude(password_encrypted="").values_list(
+                "name", "password_encrypted"
+            )
+        )
+    except (DatabaseError, InvalidEncryptionKey):
+        return []  # no table yet (before migrate), or E002 already says so
+    old = [
+        name for name, token in tokens if not crypto.is_current(token) and crypto.can_decrypt(token)
+    ]
+    lost = [name for name, token in tokens if not crypto.can_decrypt(token)]
+    messages = []
+    if old:
+        messages.append(
+            checks.Warning(
+                f"{len(old)} stored SMTP password(s) are still encrypted with an old key "
+                f"({', '.join(old)}).",
+                hint="Run 'python manage.py smtp_rotate_key', then remove the old key from "
+                "SMTPCONFIG['ENCRYPTION_KEYS'].",
+                id="smtpconfig.W003",
+            )
+        )
+    if lost:
+        messages.append(
+            checks.Warning(
+                f"{len(lost)} stored SMTP password(s) cannot be decrypted with any configured "
+                f"key ({', '.join(lost)}).",
+                hint="Add the key they were encrypted with to SMTPCONFIG['ENCRYPTION_KEYS'], "
+                "or type the passwords again in the admin.",
+                id="smtpconfig.W004",
+            )
+        )
+    return messages

@@ -43,6 +43,12 @@ DEFAULTS: dict[str, Any] = {
     "DNS_TIMEOUT": 1.5,
     # Ports "Detect settings" tries on guessed hosts (smtp.<domain>, mail.<domain>).
     "DISCOVERY_PORTS": [465, 587],
+    # Networks no test, discovery or send may connect to (link-local: cloud metadata).
+    "BLOCKED_NETWORKS": ["169.254.0.0/16", "fe80::/10"],
+    # Host names or addresses exempt from BLOCKED_NETWORKS.
+    "ALLOWED_HOSTS": [],
+    # Test emails and connection checks one user may run per minute in the admin.
+    "TEST_RATE_LIMIT": 10,
 }
 
 

@@ -89,6 +89,31 @@ def decrypt(token: str) -> str:
         ) from None
 
 
+def is_current(token: str) -> bool:
+    """Whether ``token`` is encrypted with the first (current) key."""
+    keys = configured_keys()
+    if not keys:
+        return False
+    try:
+        Fernet(keys[0]).decrypt(token.encode("ascii"))
+    except (InvalidToken, ValueError, UnicodeError):
+        return False
+    return True
+
+
+def rotate(token: str) -> str:
+    """``token`` re-encrypted with the first key (decrypted with any configured key).
+
+    Raises :class:`SecretUnreadable` when no configured key opens it.
+    """
+    try:
+        return _fernet().rotate(token.encode("ascii")).decode("ascii")
+    except (InvalidToken, ValueError, UnicodeError):
+        raise SecretUnreadable(
+            _("A stored password cannot be decrypted with any configured key.")
+        ) from None
+
+
 def can_decrypt(token: str) -> bool:
     """Whether a configured key opens ``token`` (False also when no key is set)."""
     try:

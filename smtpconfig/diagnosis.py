@@ -130,8 +130,24 @@ def _resolve(exc, code, reply, settings, report) -> Diagnosis:
 
 
 def _connect(exc, code, reply, settings, report) -> Diagnosis:
+    from .network_policy import BlockedAddress
+
     where = {"host": settings.host, "port": settings.port}
     standard = _standard_port(settings.security)
+    if isinstance(exc, BlockedAddress):
+        return Diagnosis(
+            code="address_blocked",
+            problem=_(
+                "%(host)s leads to an address this site may not connect to (link-local or "
+                "cloud metadata addresses are blocked): %(error)s."
+            )
+            % {**where, "error": exc},
+            fix=_(
+                "Check the server name. If this really is your mail server, an operator can "
+                "add it to SMTPCONFIG['ALLOWED_HOSTS']."
+            ),
+            field="host",
+        )
     if isinstance(exc, ConnectionRefusedError):
         fix = _("Check the port your provider gives for submission.")
         if standard and standard != settings.port:
@@ -330,7 +346,23 @@ def _ehlo(exc, code, reply, settings, report) -> Diagnosis:
 
 
 def _auth(exc, code, reply, settings, report) -> Diagnosis:
-    from .probe import PasswordMissing
+    from .probe import PasswordMissing, PlaintextAuthRefused
+
+    if isinstance(exc, PlaintextAuthRefused):
+        return Diagnosis(
+            code="plaintext_auth_refused",
+            problem=_(
+                "The SSL/TLS mode is “None”, so the user name and password would cross the "
+                "network unencrypted. They were not sent."
+            ),
+            fix=_(
+                "Choose STARTTLS (port 587) or SSL/TLS (port 465). Only if the server cannot "
+                "encrypt and sits on a network you trust, tick “Allow password over an "
+                "unencrypted connection”."
+            ),
+            field="security",
+            suggestion=Security.STARTTLS,
+        )
 
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         # The probe's AuthNotOffered, or smtplib's "SMTP AUTH extension not supported".

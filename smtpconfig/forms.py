@@ -75,6 +75,7 @@ class SMTPProfileForm(forms.ModelForm):
             "reply_to",
             "timeout",
             "verify_certificate",
+            "allow_plaintext_auth",
             "ca_certificate",
             "test_recipient",
             "enabled",
@@ -183,4 +184,5 @@ class SMTPProfileForm(forms.ModelForm):
             from_name=data.get("from_name", ""),
             reply_to=data.get("reply_to", ""),
             profile_name=data.get("name", ""),
+            allow_plaintext_auth=data.get("allow_plaintext_auth", False),
         )

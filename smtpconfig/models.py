@@ -6,7 +6,7 @@ import re
 from email.headerregistry import Address
 
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -19,6 +19,9 @@ from .validators import (
     validate_pem_certificates,
     validate_smtp_host,
 )
+
+# How often save() retries after losing a race for the default mark.
+_DEFAULT_SAVE_ATTEMPTS = 3
 
 
 class Security(models.TextChoices):
@@ -57,7 +60,10 @@ def format_sender(display_name: str, address: str) -> str:
     try:
         return str(Address(display_name=display_name, addr_spec=address))
     except (ValueError, IndexError):
-        return address
+        # An address the header parser will not take apart (a non-ASCII local part):
+        # quote the name by hand rather than lose it.
+        quoted = display_name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" <{address}>'
 
 
 class SMTPProfileQuerySet(models.QuerySet):
@@ -186,6 +192,15 @@ class SMTPProfile(models.Model):
             "Turn off only for a server you control, on a network you trust."
         ),
     )
+    allow_plaintext_auth = models.BooleanField(
+        _("allow password over an unencrypted connection"),
+        default=False,
+        help_text=_(
+            "Only with SSL/TLS mode “None”: send the user name and password even though "
+            "anyone on the network path can read them. Leave off unless the server is on a "
+            "network you trust and cannot encrypt."
+        ),
+    )
     ca_certificate = models.TextField(
         _("custom CA certificate"),
         blank=True,
@@ -214,6 +229,7 @@ class SMTPProfile(models.Model):
     class Meta:
         verbose_name = _("SMTP profile")
         verbose_name_plural = _("SMTP profiles")
+        permissions = [("send_test_email", _("Can send test emails and check connections"))]
         ordering = ["-is_default", "priority", "name"]
         constraints = [
             models.UniqueConstraint(
@@ -228,15 +244,30 @@ class SMTPProfile(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
-        """Save; making this profile the default takes the mark off any other."""
+        """Save; making this profile the default takes the mark off any other.
+
+        Two requests making two profiles the default at the same moment both
+        pass the demotion before either commits; the loser then hits the
+        database's single-default constraint. It tries again (its demotion now
+        sees the winner) instead of failing: the last one saved is the default.
+        """
         using = kwargs.get("using") or self._state.db or "default"
-        with transaction.atomic(using=using):
-            if self.is_default:
-                demoted = type(self)._default_manager.using(using).filter(is_default=True)
-                if self.pk is not None:
-                    demoted = demoted.exclude(pk=self.pk)
-                demoted.update(is_default=False, updated_at=timezone.now())
-            super().save(*args, **kwargs)
+        for attempt in range(_DEFAULT_SAVE_ATTEMPTS):
+            try:
+                with transaction.atomic(using=using):
+                    if self.is_default:
+                        demoted = type(self)._default_manager.using(using).filter(is_default=True)
+                        if self.pk is not None:
+                            demoted = demoted.exclude(pk=self.pk)
+                        demoted.update(is_default=False, updated_at=timezone.now())
+                    super().save(*args, **kwargs)
+                return
+            except IntegrityError:
+                if not self.is_default or attempt == _DEFAULT_SAVE_ATTEMPTS - 1:
+                    raise
+                if kwargs.get("force_insert"):
+                    raise
+                # A concurrent default won the race; its row is committed now.
 
     def validate_constraints(self, exclude=None) -> None:
         # Making a profile the default takes the mark off the others in save(),

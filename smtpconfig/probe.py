@@ -33,6 +33,7 @@ from .internal.resolver import lookup, make_resolver
 from .internal.smtp import PreconnectedSMTP
 from .internal.tls import client_context, describe_certificate
 from .models import Security, format_sender
+from .network_policy import BlockedAddress, check_address
 
 if TYPE_CHECKING:
     from .diagnosis import Diagnosis
@@ -75,6 +76,10 @@ class PasswordMissing(smtplib.SMTPException):
     """A user name is set but there is no password to log in with."""
 
 
+class PlaintextAuthRefused(smtplib.SMTPException):
+    """A login over an unencrypted connection was not allowed; nothing was sent."""
+
+
 class RecipientRefused(smtplib.SMTPResponseException):
     """The server refused the recipient at RCPT TO."""
 
@@ -106,6 +111,7 @@ class ProbeSettings:
     from_name: str = ""
     reply_to: str = ""
     profile_name: str = ""
+    allow_plaintext_auth: bool = False
 
     @classmethod
     def from_profile(cls, profile: SMTPProfile, *, password: str | None = None) -> ProbeSettings:
@@ -127,6 +133,7 @@ class ProbeSettings:
             from_name=profile.from_name,
             reply_to=profile.reply_to,
             profile_name=profile.name,
+            allow_plaintext_auth=profile.allow_plaintext_auth,
         )
 
     @property
@@ -389,8 +396,10 @@ def _getaddrinfo(host: str, port: int, timeout: float) -> list[tuple]:
     return outcome["addresses"]
 
 
-def _connect(addresses: list[tuple], timeout: float) -> tuple[socket.socket, str, list[str]]:
-    """Connect to the first address that answers within the shared time budget."""
+def _connect(
+    host: str, addresses: list[tuple], timeout: float
+) -> tuple[socket.socket, str, list[str]]:
+    """Connect to the first allowed address that answers within the shared time budget."""
     deadline = time.monotonic() + timeout
     failures: list[str] = []
     last_error: OSError = TimeoutError(_("timed out"))
@@ -398,6 +407,12 @@ def _connect(addresses: list[tuple], timeout: float) -> tuple[socket.socket, str
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
+        try:
+            check_address(host, str(sockaddr[0]))
+        except BlockedAddress as exc:
+            last_error = exc
+            failures.append(f"{sockaddr[0]}: {exc}")
+            continue
         sock = socket.socket(family, socktype, proto)
         sock.settimeout(remaining)
         try:
@@ -521,7 +536,7 @@ def _converse(
         step.detail = ", ".join(report.addresses)
 
     with conversation.step(CONNECT) as step:
-        sock, address, failures = _connect(addresses, timeout)
+        sock, address, failures = _connect(host, addresses, timeout)
         step.detail = _("connected to %(address)s port %(port)s") % {
             "address": address,
             "port": settings.port,
@@ -577,6 +592,10 @@ def _converse(
                     raise AuthNotOffered(_("the server offers no AUTH command"))
                 if not settings.password:
                     raise PasswordMissing(_("a user name is set but no password"))
+                if settings.security == Security.NONE and not settings.allow_plaintext_auth:
+                    raise PlaintextAuthRefused(
+                        _("the password would cross the network unencrypted; it was not sent")
+                    )
                 code, reply = client.login(settings.username, settings.password)
                 report.auth_mechanism = client.auth_mechanism or ""
                 step.reply_code, step.reply = code, _reply_text(reply)

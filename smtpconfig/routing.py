@@ -49,6 +49,7 @@ class ResolvedProfile:
     sender_domains: tuple[str, ...]
     #: ``Display Name <address>``, formatted once (parsing the address is not free).
     sender: str
+    allow_plaintext_auth: bool = False
 
     @classmethod
     def from_profile(cls, profile: SMTPProfile) -> ResolvedProfile:
@@ -75,6 +76,7 @@ class ResolvedProfile:
             is_default=profile.is_default,
             sender_domains=tuple(profile.sender_domain_list),
             sender=format_sender(profile.from_name, profile.from_email),
+            allow_plaintext_auth=profile.allow_plaintext_auth,
         )
 
     @property

@@ -40,6 +40,20 @@ def fresh_profile_snapshot():
     yield
 
 
+def database_url(connection) -> str:
+    """A DATABASE_URL for the test database ``connection`` uses (for a second process)."""
+    from urllib.parse import quote
+
+    info = connection.settings_dict
+    if connection.vendor == "postgresql":
+        credentials = quote(info["USER"] or "")
+        if info["PASSWORD"]:
+            credentials += ":" + quote(info["PASSWORD"])
+        port = f":{info['PORT']}" if info["PORT"] else ""
+        return f"postgres://{credentials}@{info['HOST'] or '127.0.0.1'}{port}/{info['NAME']}"
+    return f"sqlite:///{info['NAME']}"
+
+
 @pytest.fixture(scope="session")
 def test_ca() -> trustme.CA:
     """A throw-away certificate authority."""
@@ -114,6 +128,8 @@ def make_profile(db):
             "from_name": "Example Site",
             "timeout": 5,
             "is_default": True,
+            # The loopback test servers speak plain SMTP; tests of the refusal set it False.
+            "allow_plaintext_auth": True,
         }
         values.update(fields)
         return SMTPProfile.objects.create(**values)

@@ -33,6 +33,7 @@ def form_data(**overrides):
         "reply_to": "",
         "timeout": "5",
         "verify_certificate": "on",
+        "allow_plaintext_auth": "on",
         "ca_certificate": "",
         "test_recipient": "",
         "enabled": "on",

@@ -179,7 +179,7 @@ def test_smtp_test_exit_codes_from_the_shell(tmp_path, auth_server):
         "from smtpconfig.models import SMTPProfile; SMTPProfile.objects.create("
         f"name='Main', host='127.0.0.1', port={auth_server.port}, security='none', "
         f"username={USER!r}, password={PASSWORD!r}, from_email='noreply@example.com', "
-        "is_default=True, timeout=5)"
+        "is_default=True, timeout=5, allow_plaintext_auth=True)"
     )
     assert manage("shell", "-c", create).returncode == 0
 

@@ -15,7 +15,7 @@ from smtpconfig import signals
 from smtpconfig.backends import DeliveryFailed
 from smtpconfig.models import DeliveryLog, DeliveryOutcome, SMTPProfile
 
-from .conftest import PASSWORD, USER
+from .conftest import PASSWORD, USER, database_url
 from .smtpd import PLAIN_REPLIES, RecordingHandler, free_port, running_smtp_server, scripted_server
 
 pytestmark = pytest.mark.django_db
@@ -323,7 +323,7 @@ def test_a_change_saved_in_another_process_is_used_by_the_next_connection(make_p
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "mailsettings.settings",
-            "DATABASE_URL": f"sqlite:///{db_connection.settings_dict['NAME']}",
+            "DATABASE_URL": database_url(db_connection),
             "SMTPCONFIG_ENCRYPTION_KEYS": "rGBX3Nd8y-iYnwZKCZTq3a6rzYN4b1J0uE0hZgEw-M0=",
             "DJANGO_SECRET_KEY": "x" * 50,
         }

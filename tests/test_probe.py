@@ -21,6 +21,7 @@ def settings_for(server, **overrides) -> ProbeSettings:
         "from_email": "noreply@example.com",
         "from_name": "Example Site",
         "timeout": 5,
+        "allow_plaintext_auth": True,  # loopback test servers; the refusal has its own test
     }
     values.update(overrides)
     return ProbeSettings(**values)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hmac
 import smtplib
+import socket
 
 # Same bound as smtplib: a server that keeps challenging is broken.
 _MAX_CHALLENGES = 5
@@ -78,12 +79,51 @@ class PayloadTrackingMixin:
         return self.last_data_reply
 
 
-class SMTP(PayloadTrackingMixin, UTF8AuthMixin, smtplib.SMTP):
-    """:class:`smtplib.SMTP` with UTF-8 authentication and payload tracking."""
+class NetworkPolicyMixin:
+    """Connects only to addresses the network policy allows (see smtpconfig.network_policy)."""
+
+    def _get_socket(self, host, port, timeout):
+        from ..network_policy import check_address
+
+        if timeout is not None and not timeout:
+            raise ValueError("Non-blocking socket (timeout=0) is not supported")
+        last_error: OSError | None = None
+        for family, socktype, proto, _name, sockaddr in socket.getaddrinfo(
+            host, port, 0, socket.SOCK_STREAM
+        ):
+            try:
+                check_address(host, str(sockaddr[0]))
+            except OSError as exc:  # blocked: try the host's other addresses first
+                last_error = exc
+                continue
+            sock = socket.socket(family, socktype, proto)
+            try:
+                if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # as create_connection does
+                    sock.settimeout(timeout)
+                if self.source_address:
+                    sock.bind(self.source_address)
+                sock.connect(sockaddr)
+            except OSError as exc:
+                sock.close()
+                last_error = exc
+                continue
+            return self._wrap_socket(sock, host)
+        raise last_error or OSError(f"no address for {host}")
+
+    def _wrap_socket(self, sock, host):
+        return sock
 
 
-class SMTP_SSL(PayloadTrackingMixin, UTF8AuthMixin, smtplib.SMTP_SSL):  # noqa: N801
+class SMTP(PayloadTrackingMixin, UTF8AuthMixin, NetworkPolicyMixin, smtplib.SMTP):
+    """:class:`smtplib.SMTP` with UTF-8 authentication, payload tracking, network policy."""
+
+
+class SMTP_SSL(PayloadTrackingMixin, UTF8AuthMixin, NetworkPolicyMixin, smtplib.SMTP_SSL):  # noqa: N801
     """:class:`smtplib.SMTP_SSL` (the name mirrors smtplib's) with the same additions."""
+
+    def _wrap_socket(self, sock, host):
+        # What smtplib.SMTP_SSL._get_socket does after connecting.
+        return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
 class TranscriptMixin:
@@ -141,7 +181,7 @@ class TranscriptMixin:
         return code, reply
 
 
-class PreconnectedSMTP(TranscriptMixin, SMTP):
+class PreconnectedSMTP(TranscriptMixin, PayloadTrackingMixin, UTF8AuthMixin, smtplib.SMTP):
     """An SMTP client over a socket the caller has already connected (and wrapped).
 
     The probe opens the TCP connection and does the TLS handshake itself, so

@@ -239,7 +239,8 @@
         headers: { "X-Requested-With": "XMLHttpRequest", "Accept": "application/json" },
       })
         .then(function (response) {
-          if (!response.ok) throw new Error("HTTP " + response.status);
+          // 429: too many tests this minute; the answer says how long to wait.
+          if (!response.ok && response.status !== 429) throw new Error("HTTP " + response.status);
           return response.json();
         })
         .then(function (result) {
