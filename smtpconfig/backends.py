@@ -464,39 +464,31 @@ class EmailBackend(smtp.EmailBackend):
         """No enabled profile: Django's own behaviour, recorded in the log."""
         started = time.perf_counter()
         quiet, self.fail_silently = self.fail_silently, False
+        failure: OSError | None = None
         try:
             if self.connection is None:
                 super().open()
             super()._send(email_message)
         except OSError as exc:
-            self.fail_silently = quiet
+            failure = exc
             self._discard_connection()
-            self._log(
-                message=email_message,
-                outcome=DeliveryOutcome.FAILED,
-                profile_pk=None,
-                profile_name="",
-                tried=[],
-                reply=describe_exception(exc),
-                duration=time.perf_counter() - started,
-                sender=email_message.from_email,
-            )
-            if quiet:
-                return False
-            raise
         finally:
             self.fail_silently = quiet
         self._log(
             message=email_message,
-            outcome=DeliveryOutcome.SENT,
+            outcome=DeliveryOutcome.FAILED if failure else DeliveryOutcome.SENT,
             profile_pk=None,
             profile_name="",
             tried=[],
-            reply="",
+            reply=describe_exception(failure) if failure else "",
             duration=time.perf_counter() - started,
             sender=email_message.from_email,
         )
-        return True
+        if failure is None:
+            return True
+        if quiet:
+            return False
+        raise failure
 
     # When nothing worked.
 

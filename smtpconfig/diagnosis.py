@@ -432,15 +432,19 @@ def _auth(exc, code, reply, settings, report) -> Diagnosis:
     )
 
 
+def _auth_required(code, reply) -> Diagnosis:
+    return Diagnosis(
+        code="auth_required",
+        problem=_("The server requires a login before it accepts mail (%(code)s %(reply)s).")
+        % {"code": code, "reply": reply},
+        fix=_("Enter the user name and password of the mail account."),
+        field="username",
+    )
+
+
 def _mail(exc, code, reply, settings, report) -> Diagnosis:
     if _NEEDS_AUTH.search(reply) or code == 530:
-        return Diagnosis(
-            code="auth_required",
-            problem=_("The server requires a login before it accepts mail (%(code)s %(reply)s).")
-            % {"code": code, "reply": reply},
-            fix=_("Enter the user name and password of the mail account."),
-            field="username",
-        )
+        return _auth_required(code, reply)
     match = known_error_for(settings.host, f"{code} {reply}", field="from_email")
     if match:
         preset, known = match
@@ -479,13 +483,7 @@ def _rcpt(exc, code, reply, settings, report) -> Diagnosis:
             field="username",
         )
     if _NEEDS_AUTH.search(reply):
-        return Diagnosis(
-            code="auth_required",
-            problem=_("The server requires a login before it accepts mail (%(code)s %(reply)s).")
-            % {"code": code, "reply": reply},
-            fix=_("Enter the user name and password of the mail account."),
-            field="username",
-        )
+        return _auth_required(code, reply)
     return Diagnosis(
         code="recipient_rejected",
         problem=_("The server refused the recipient %(recipient)s (%(code)s %(reply)s).")

@@ -12,6 +12,27 @@
     else document.addEventListener("DOMContentLoaded", fn);
   }
 
+  // Posts the form as if `button` submitted it, and reads the admin's JSON answer.
+  // 429 (too many tests this minute) carries a JSON explanation too.
+  function postForm(form, button) {
+    const data = new FormData(form);
+    data.append(button.name, button.value);
+    return fetch(form.action || window.location.href, {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      headers: { "X-Requested-With": "XMLHttpRequest", "Accept": "application/json" },
+    }).then(function (response) {
+      if (!response.ok && response.status !== 429) throw new Error("HTTP " + response.status);
+      return response.json();
+    });
+  }
+
+  function fromTemplate(id) {
+    const template = document.getElementById(id);
+    return template ? template.content.cloneNode(true) : document.createTextNode("");
+  }
+
   ready(function () {
     const data = document.getElementById("smtpconfig-presets");
     const presetSelect = document.getElementById("id_preset");
@@ -165,31 +186,16 @@
       const button = event.submitter;
       if (!button || button.name !== "_detect") return;
       event.preventDefault();
-      const data = new FormData(form);
-      data.append(button.name, button.value);
       button.disabled = true;
-      slot.replaceChildren(
-        document.getElementById("smtpconfig-progress-template").content.cloneNode(true)
-      );
-      fetch(form.action || window.location.href, {
-        method: "POST",
-        body: data,
-        credentials: "same-origin",
-        headers: { "X-Requested-With": "XMLHttpRequest", "Accept": "application/json" },
-      })
-        .then(function (response) {
-          if (!response.ok) throw new Error("HTTP " + response.status);
-          return response.json();
-        })
+      slot.replaceChildren(fromTemplate("smtpconfig-progress-template"));
+      postForm(form, button)
         .then(function (result) {
           slot.innerHTML = result.html;  // rendered and escaped by the server
           const panel = document.getElementById("smtpconfig-discovery");
           if (panel) panel.focus();
         })
         .catch(function () {
-          slot.replaceChildren(
-            document.getElementById("smtpconfig-failed-template").content.cloneNode(true)
-          );
+          slot.replaceChildren(fromTemplate("smtpconfig-failed-template"));
         })
         .finally(function () { button.disabled = false; });
     });
@@ -202,11 +208,6 @@
     const form = slot && slot.closest("form");
     if (!form || !window.fetch || !window.FormData) return;
     const TEST_BUTTONS = ["_send_test", "_check_connection"];
-
-    function fromTemplate(id) {
-      const template = document.getElementById(id);
-      return template ? template.content.cloneNode(true) : document.createTextNode("");
-    }
 
     function submitNormally(button) {
       // Resubmit with the same button, so the server renders errors in the page.
@@ -222,8 +223,6 @@
       const button = event.submitter;
       if (!button || TEST_BUTTONS.indexOf(button.name) === -1) return;
       event.preventDefault();
-      const data = new FormData(form);
-      data.append(button.name, button.value);
       const buttons = form.querySelectorAll(TEST_BUTTONS.map(function (n) {
         return 'input[name="' + n + '"]';
       }).join(","));
@@ -232,17 +231,7 @@
       slot.setAttribute("aria-busy", "true");
       slot.scrollIntoView({ block: "nearest" });
 
-      fetch(form.action || window.location.href, {
-        method: "POST",
-        body: data,
-        credentials: "same-origin",
-        headers: { "X-Requested-With": "XMLHttpRequest", "Accept": "application/json" },
-      })
-        .then(function (response) {
-          // 429: too many tests this minute; the answer says how long to wait.
-          if (!response.ok && response.status !== 429) throw new Error("HTTP " + response.status);
-          return response.json();
-        })
+      postForm(form, button)
         .then(function (result) {
           if (!result.form_valid) {
             submitNormally(button);
