@@ -112,6 +112,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "mailsettings.urls"
+# Sign-in is the admin's: "Log in" after a password reset must lead there.
+LOGIN_URL = "admin:login"
 WSGI_APPLICATION = "mailsettings.wsgi.application"
 
 TEMPLATES = [
@@ -139,6 +141,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+LOCALE_PATHS = [BASE_DIR / "locale"]  # the host project's own strings (its templates)
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ru", "Русский")]
 TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")

@@ -33,3 +33,5 @@ urlpatterns = [
 
 admin.site.site_header = "Mail settings"
 admin.site.site_title = "Mail settings"
+# Two apps do not need a navigation sidebar; the tables need the width.
+admin.site.enable_nav_sidebar = False

@@ -18,6 +18,7 @@ from django.http import Http404, JsonResponse
 from django.template.defaultfilters import date as date_filter
 from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
+from django.utils import timezone
 from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -193,7 +194,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
     save_on_top = True  # so that Enter in a field saves rather than sends a test
     list_display = [
         "name",
-        "priority",
+        "order_column",
         "server_column",
         "security_column",
         "sender_column",
@@ -202,8 +203,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
         "last_test_column",
     ]
     list_display_links = ["name"]
-    list_editable = ["priority"]
-    list_filter = ["enabled", "security", "is_default", "last_test_ok"]
+    # A site has a handful of profiles: a filter sidebar would only squeeze the table.
     search_fields = ["name", "host", "from_email", "username"]
     readonly_fields = [
         "created_at",
@@ -258,6 +258,10 @@ class SMTPProfileAdmin(admin.ModelAdmin):
 
     # The list.
 
+    @admin.display(description=gettext_lazy("order"), ordering="priority")
+    def order_column(self, profile: SMTPProfile) -> int:
+        return profile.priority
+
     @admin.display(description=gettext_lazy("server"), ordering="host")
     def server_column(self, profile: SMTPProfile) -> str:
         return profile.server
@@ -280,7 +284,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("sender"), ordering="from_email")
     def sender_column(self, profile: SMTPProfile) -> str:
-        return profile.sender
+        return format_html('<span title="{}">{}</span>', profile.sender, profile.from_email)
 
     @admin.display(description=gettext_lazy("last test"), ordering="last_test_at")
     def last_test_column(self, profile: SMTPProfile) -> str:
@@ -300,7 +304,9 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             "ok" if profile.last_test_ok else "failed",
             profile.last_test_message,
             outcome,
-            _("%(time)s ago") % {"time": timesince(profile.last_test_at)},
+            _("just now")
+            if (timezone.now() - profile.last_test_at).total_seconds() < 60
+            else _("%(time)s ago") % {"time": timesince(profile.last_test_at)},
         )
 
     @admin.display(description=gettext_lazy("sender domain DNS"))
