@@ -17,8 +17,8 @@ from django.forms.utils import ErrorDict
 from django.http import Http404, JsonResponse
 from django.template.defaultfilters import date as date_filter
 from django.template.loader import render_to_string
-from django.utils.html import format_html, format_html_join
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
