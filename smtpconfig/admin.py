@@ -31,7 +31,7 @@ from .models import DeliveryLog, Security, SMTPProfile
 from .presets import PRESETS, get_preset
 from .probe import STEP_LABELS, ProbeReport
 from .tester import field_label, run_test, suggestion_label
-from .validators import validate_smtp_host
+from .validators import HeaderSafeValidator, validate_smtp_host
 
 #: POST names of the two test buttons on the change form.
 SEND_TEST, CHECK_CONNECTION = "_send_test", "_check_connection"
@@ -453,10 +453,14 @@ class SMTPProfileAdmin(admin.ModelAdmin):
         try:
             chosen = json.loads(request.POST.get(USE_SETTINGS, ""))
             host, port, security = str(chosen["host"]), int(chosen["port"]), str(chosen["security"])
+            username = str(chosen.get("username") or "")
             validate_smtp_host(host)
-            if not 0 < port < 65536 or security not in Security.values:
+            HeaderSafeValidator()(username)
+            username.encode("utf-8")  # a JSON-escaped lone surrogate cannot be
+            if not 0 < port < 65536 or security not in Security.values or len(username) > 254:
                 raise ValueError
-        except (ValueError, KeyError, TypeError, ValidationError):
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError, ValidationError):
+            # Anything but a candidate this page made (forged, truncated, absurd): refused.
             add, obj, form = self._form_for_post(request, object_id)
             self.message_user(request, _("Those settings could not be read."), messages.ERROR)
             return self._render_form_page(
@@ -472,7 +476,6 @@ class SMTPProfileAdmin(admin.ModelAdmin):
         data = request.POST.copy()
         data.update({"host": host, "port": str(port), "security": security})
         data["preset"] = chosen.get("preset") if get_preset(str(chosen.get("preset"))) else ""
-        username = str(chosen.get("username") or "")
         if username and not data.get("username"):
             data["username"] = username
         add, obj, form = self._form_for_post(request, object_id, data)

@@ -407,7 +407,7 @@ class EmailBackend(smtp.EmailBackend):
                 reply, sender, message_id = self._deliver(email_message, profile)
             except OSError as exc:
                 payload_sent = bool(getattr(self.connection, "payload_sent", False))
-                step = "data" if payload_sent else _delivery_step(exc)
+                step = "data" if payload_sent else _delivery_step(exc, self.connection)
                 attempt = self._attempt(profile, exc, step, ", ".join(email_message.recipients()))
                 attempts.append(attempt)
                 last_error = exc
@@ -529,14 +529,16 @@ class EmailBackend(smtp.EmailBackend):
         raise DeliveryFailed(attempts) from last_error
 
 
-def _delivery_step(exc: BaseException) -> str:
+def _delivery_step(exc: BaseException, connection) -> str:
+    """The step a failure while sending belongs to: by the refusal, else the last command."""
     if isinstance(exc, smtplib.SMTPSenderRefused):
         return "mail"
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "rcpt"
     if isinstance(exc, smtplib.SMTPDataError):
         return "data"
-    return "mail"
+    last = getattr(connection, "last_command", "")
+    return last if last in ("mail", "rcpt", "data") else "mail"
 
 
 def _may_fail_over(exc: BaseException, payload_sent: bool) -> bool:

@@ -88,6 +88,14 @@ def diagnose(report: ProbeReport, settings: ProbeSettings) -> Diagnosis | None:
     code, reply = _reply(exc)
     if code is not None and 400 <= code < 500 and step.name != "auth":
         return _temporary(code, reply)
+    if (
+        code is None
+        and step.name in ("auth", "mail", "rcpt")
+        and isinstance(
+            exc, TimeoutError | socket.timeout | smtplib.SMTPServerDisconnected | ConnectionError
+        )
+    ):
+        return _no_answer(step, settings)
     handler = {
         "resolve": _resolve,
         "connect": _connect,
@@ -99,6 +107,25 @@ def diagnose(report: ProbeReport, settings: ProbeSettings) -> Diagnosis | None:
         "data": _data,
     }[step.name]
     return handler(exc, code, reply, settings, report)
+
+
+def _no_answer(step, settings) -> Diagnosis:
+    return Diagnosis(
+        code="no_answer",
+        problem=_(
+            "The server stopped answering at step “%(step)s” (%(error)s): it did not refuse "
+            "anything, it went silent or closed the connection."
+        )
+        % {"step": step.label, "error": step.detail},
+        fix=_(
+            "Try again. If it keeps happening the server is overloaded, or something between "
+            "here and %(host)s cuts connections; the timeout (%(timeout)s s) may be too short "
+            "for a slow server."
+        )
+        % {"host": settings.host, "timeout": settings.timeout},
+        field="timeout",
+        temporary=True,
+    )
 
 
 def _temporary(code: int, reply: str) -> Diagnosis:

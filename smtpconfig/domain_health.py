@@ -7,6 +7,7 @@ what to add to DNS. It never blocks saving: these are warnings.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -63,7 +64,9 @@ def check_sender_domain(from_email: str, host: str, *, use_cache: bool = True) -
     domain = from_email.rpartition("@")[2].strip().lower().rstrip(".")
     if not domain:
         return []
-    key = f"smtpconfig:domain-health:{domain}:{host.lower()}"
+    # Hashed: a key made of raw input could hold spaces or be too long for memcached.
+    digest = hashlib.sha256(f"{domain}\n{host.lower()}".encode("utf-8", "replace")).hexdigest()
+    key = f"smtpconfig:domain-health:{digest}"
     if use_cache:
         cached = cache.get(key)
         if cached is not None:

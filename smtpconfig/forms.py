@@ -132,8 +132,9 @@ class SMTPProfileForm(forms.ModelForm):
                 ),
             )
         if cleaned.get("password") and cleaned.get("clear_password"):
+            # On the password, which is always shown (the tick box is not, without one stored).
             self.add_error(
-                "clear_password",
+                "password",
                 forms.ValidationError(
                     _("Either type a new password or clear the stored one, not both."),
                     code="password_conflict",

@@ -10,6 +10,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from . import crypto
 from .exceptions import SecretUnreadable
@@ -27,7 +28,8 @@ _DEFAULT_SAVE_ATTEMPTS = 3
 class Security(models.TextChoices):
     """How the connection to the server is protected: one field, never two booleans."""
 
-    NONE = "none", _("None")
+    # In context: Django's own catalogs translate a bare "None" as "no value".
+    NONE = "none", pgettext_lazy("SSL/TLS mode", "None")
     STARTTLS = "starttls", _("STARTTLS")
     SSL = "ssl", _("SSL/TLS")
 
@@ -88,6 +90,8 @@ class SMTPProfile(models.Model):
         _("name"),
         max_length=100,
         unique=True,
+        # The name goes into the test email's Subject and into log lines.
+        validators=[HeaderSafeValidator()],
         help_text=_("A name for this server, such as “Office 365” or “Mailgun backup”."),
     )
     enabled = models.BooleanField(

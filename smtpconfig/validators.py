@@ -85,6 +85,8 @@ def validate_pem_certificates(value: str) -> None:
     """Accept one or more PEM certificates that Python's ssl module can load."""
     if not value.strip():
         return
+    if "\x00" in value:
+        raise ValidationError(_("This is not a valid PEM certificate."), code="pem_invalid")
     if "-----BEGIN CERTIFICATE-----" not in value:
         raise ValidationError(
             _("Paste the certificate in PEM form, starting with -----BEGIN CERTIFICATE-----."),
@@ -93,7 +95,8 @@ def validate_pem_certificates(value: str) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
         context.load_verify_locations(cadata=value)
-    except (ssl.SSLError, ValueError):
+    except (ssl.SSLError, ValueError, TypeError):
+        # TypeError: ssl refuses text with non-ASCII characters (a pasted BOM or no-break space).
         raise ValidationError(
             _("This is not a valid PEM certificate."), code="pem_invalid"
         ) from None

@@ -29,6 +29,15 @@ def loopback_dns():
 
 
 @pytest.fixture(autouse=True)
+def english_after_each_test():
+    """A request in Russian leaves Russian active in the thread: start each test in English."""
+    from django.utils import translation
+
+    yield
+    translation.activate("en")
+
+
+@pytest.fixture(autouse=True)
 def fresh_profile_snapshot():
     """Each test starts without the process's cached profiles (or a cached generation)."""
     from django.core.cache import cache

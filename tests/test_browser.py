@@ -81,11 +81,11 @@ def open_page(browser):
     """A page in a fresh context (its own cookies); closed after the test."""
     contexts = []
 
-    def open_page(*, js: bool = True, viewport: dict = DESKTOP):
+    def open_page(*, js: bool = True, viewport: dict = DESKTOP, locale: str = "en-US"):
         context = browser.new_context(
             java_script_enabled=js,
             viewport=viewport,
-            locale="en-US",  # the admin is translated: ask for English
+            locale=locale,  # the admin follows the browser's language: English unless asked
             timezone_id="UTC",
             reduced_motion="reduce",
         )
@@ -111,11 +111,11 @@ def admin(django_user_model):
 
 
 def sign_in(page, live_server, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD):
-    """Sign in through the admin's login form."""
+    """Sign in through the admin's login form (in whatever language the page is in)."""
     page.goto(f"{live_server.url}/admin/login/?next=/admin/")
     page.locator("#id_username").fill(username)
     page.locator("#id_password").fill(password)
-    page.get_by_role("button", name="Log in").click()
+    page.locator('#login-form input[type="submit"]').click()
     expect(page.locator("#user-tools")).to_contain_text(username)
 
 
@@ -423,3 +423,33 @@ def test_profile_form_fits_a_phone(open_page, live_server, admin, make_profile):
     )
     assert page_width <= width
     screenshot(page, "profile-form-phone.png")
+
+
+# 6. In Russian.
+
+
+def russian(text: str) -> str:
+    from django.utils import translation
+
+    with translation.override("ru"):
+        return translation.gettext(text)
+
+
+def test_russian_form_and_diagnosis(js, open_page, live_server, admin, plain_server, make_profile):
+    """A browser asking for Russian gets the form, the buttons and the diagnosis in Russian."""
+    profile = make_profile(name="Main", port=plain_server.port, security=Security.SSL)
+    page = open_page(js=js, locale="ru-RU")
+    sign_in(page, live_server)
+    page.goto(live_server.url + change_url(profile))
+    assert page.locator("html").get_attribute("lang") == "ru"
+    send = page.locator('input[name="_send_test"]')
+    assert russian("Send test email") != "Send test email"
+    expect(send).to_have_value(russian("Send test email"))
+    expect(page.locator("#content")).to_contain_text(russian("Test these settings"))
+
+    press_test_button(page, "_send_test")
+    report = page.locator("#smtpconfig-report")
+    expect(report).to_contain_text(russian("What to change"))
+    expect(report).to_contain_text(russian("Choose STARTTLS"))
+    assert "What to change" not in report.inner_text()
+    assert plain_server.messages == []

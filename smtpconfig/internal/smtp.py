@@ -12,6 +12,7 @@ import base64
 import hmac
 import smtplib
 import socket
+import time
 
 # Same bound as smtplib: a server that keeps challenging is broken.
 _MAX_CHALLENGES = 5
@@ -56,6 +57,57 @@ class UTF8AuthMixin:
         return f"{self.user} {digest}"
 
 
+class _DeadlineReader:
+    """Reads reply lines from a socket, each reply within one deadline.
+
+    A socket timeout bounds each read, not the reply: a server that sends its
+    greeting a byte at a time stays under it forever. smtplib reads replies
+    through ``self.file.readline``; this object stands in for that file.
+    """
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buffer = b""
+        self.deadline: float | None = None
+
+    def readline(self, limit: int = -1) -> bytes:
+        while b"\n" not in self.buffer and (limit < 0 or len(self.buffer) < limit):
+            if self.deadline is not None:
+                remaining = self.deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("no complete reply in time")
+                self.sock.settimeout(remaining)
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                break
+            self.buffer += chunk
+        end = self.buffer.find(b"\n") + 1 or len(self.buffer)
+        if limit >= 0:
+            end = min(end, limit)
+        line, self.buffer = self.buffer[:end], self.buffer[end:]
+        return line
+
+    def close(self) -> None:
+        self.buffer = b""
+
+
+class ReplyDeadlineMixin:
+    """Each server reply must arrive in full within the connection's timeout."""
+
+    def getreply(self):
+        timeout = getattr(self, "timeout", None)
+        if self.sock is not None and isinstance(timeout, int | float) and timeout > 0:
+            if not isinstance(self.file, _DeadlineReader) or self.file.sock is not self.sock:
+                self.file = _DeadlineReader(self.sock)  # new after connect and STARTTLS
+            self.file.deadline = time.monotonic() + timeout
+            try:
+                return super().getreply()
+            finally:
+                if self.sock is not None:
+                    self.sock.settimeout(timeout)
+        return super().getreply()
+
+
 class PayloadTrackingMixin:
     """Knows whether the server may have the message.
 
@@ -67,6 +119,12 @@ class PayloadTrackingMixin:
     """
 
     payload_sent = False
+    #: The last command sent ("mail", "rcpt", "data"...), to name the step a failure was in.
+    last_command = ""
+
+    def putcmd(self, cmd, args=""):
+        self.last_command = cmd.lower()
+        return super().putcmd(cmd, args)
 
     def mail(self, sender, options=()):
         self.payload_sent = False
@@ -114,11 +172,15 @@ class NetworkPolicyMixin:
         return sock
 
 
-class SMTP(PayloadTrackingMixin, UTF8AuthMixin, NetworkPolicyMixin, smtplib.SMTP):
+class SMTP(
+    ReplyDeadlineMixin, PayloadTrackingMixin, UTF8AuthMixin, NetworkPolicyMixin, smtplib.SMTP
+):
     """:class:`smtplib.SMTP` with UTF-8 authentication, payload tracking, network policy."""
 
 
-class SMTP_SSL(PayloadTrackingMixin, UTF8AuthMixin, NetworkPolicyMixin, smtplib.SMTP_SSL):  # noqa: N801
+class SMTP_SSL(  # noqa: N801
+    ReplyDeadlineMixin, PayloadTrackingMixin, UTF8AuthMixin, NetworkPolicyMixin, smtplib.SMTP_SSL
+):
     """:class:`smtplib.SMTP_SSL` (the name mirrors smtplib's) with the same additions."""
 
     def _wrap_socket(self, sock, host):
@@ -181,7 +243,9 @@ class TranscriptMixin:
         return code, reply
 
 
-class PreconnectedSMTP(TranscriptMixin, PayloadTrackingMixin, UTF8AuthMixin, smtplib.SMTP):
+class PreconnectedSMTP(
+    TranscriptMixin, ReplyDeadlineMixin, PayloadTrackingMixin, UTF8AuthMixin, smtplib.SMTP
+):
     """An SMTP client over a socket the caller has already connected (and wrapped).
 
     The probe opens the TCP connection and does the TLS handshake itself, so
