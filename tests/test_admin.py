@@ -501,3 +501,30 @@ def test_profile_page_shows_the_sender_domains_dns(admin_client, make_profile, d
     assert "SPF authorizes this server" in html
     assert "no DMARC record" in html
     assert "_dmarc.tenant.test" in html
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p.host], ids=lambda p: p.key)
+def test_every_preset_fills_and_saves_the_form_without_javascript(admin_client, preset):
+    response = admin_client.post(
+        ADD_URL,
+        form_data(
+            name=preset.key,
+            preset=preset.key,
+            host="",
+            port="25",
+            security="none",
+            username="",
+            from_email="me@example.org",
+        ),
+    )
+    assert response.status_code == 302, page(response)
+    profile = SMTPProfile.objects.get(name=preset.key)
+    assert (profile.host, profile.port, profile.security) == (
+        preset.host,
+        preset.port,
+        preset.security,
+    )
+    expected_user = {"address": "me@example.org", "": ""}.get(
+        preset.username_rule, preset.username_rule
+    )
+    assert profile.username == expected_user

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from smtpconfig import crypto
 
@@ -30,8 +31,13 @@ class Command(BaseCommand):
         try:
             created = crypto.write_key_file(file)
         except OSError as exc:
-            raise CommandError(f"Cannot write the key file {file}: {exc.strerror}") from None
+            raise CommandError(
+                _("Cannot write the key file %(file)s: %(error)s")
+                % {"file": file, "error": exc.strerror}
+            ) from None
         if created:
-            self.stdout.write(self.style.SUCCESS(f"Wrote a new encryption key to {file}."))
+            self.stdout.write(
+                self.style.SUCCESS(_("Wrote a new encryption key to %(file)s.") % {"file": file})
+            )
         else:
-            self.stdout.write(f"Kept the existing encryption key in {file}.")
+            self.stdout.write(_("Kept the existing encryption key in %(file)s.") % {"file": file})
