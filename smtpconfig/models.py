@@ -22,7 +22,7 @@ from .validators import (
 )
 
 # How often save() retries after losing a race for the default mark.
-_DEFAULT_SAVE_ATTEMPTS = 3
+_DEFAULT_SAVE_ATTEMPTS = 5
 
 
 class Security(models.TextChoices):
@@ -250,17 +250,22 @@ class SMTPProfile(models.Model):
     def save(self, *args, **kwargs) -> None:
         """Save; making this profile the default takes the mark off any other.
 
-        Two requests making two profiles the default at the same moment both
-        pass the demotion before either commits; the loser then hits the
-        database's single-default constraint. It tries again (its demotion now
-        sees the winner) instead of failing: the last one saved is the default.
+        Two requests making two profiles the default at the same moment are
+        serialised by row locks on the profiles; should one still hit the
+        database's single-default constraint (a default profile inserted at
+        that moment), it tries again, its demotion now seeing the winner.
+        Either way the last one saved is the default.
         """
         using = kwargs.get("using") or self._state.db or "default"
         for attempt in range(_DEFAULT_SAVE_ATTEMPTS):
             try:
                 with transaction.atomic(using=using):
                     if self.is_default:
-                        demoted = type(self)._default_manager.using(using).filter(is_default=True)
+                        manager = type(self)._default_manager.using(using)
+                        # Every profile's row lock, taken in one order (so no deadlock):
+                        # a concurrent "make default" waits here instead of colliding.
+                        list(manager.select_for_update().order_by("pk").values_list("pk"))
+                        demoted = manager.filter(is_default=True)
                         if self.pk is not None:
                             demoted = demoted.exclude(pk=self.pk)
                         demoted.update(is_default=False, updated_at=timezone.now())
@@ -271,7 +276,7 @@ class SMTPProfile(models.Model):
                     raise
                 if kwargs.get("force_insert"):
                     raise
-                # A concurrent default won the race; its row is committed now.
+                # A default profile inserted meanwhile won the race; it is committed now.
 
     def validate_constraints(self, exclude=None) -> None:
         # Making a profile the default takes the mark off the others in save(),
