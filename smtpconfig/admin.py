@@ -461,29 +461,20 @@ class SMTPProfileAdmin(admin.ModelAdmin):
                 raise ValueError
         except (ValueError, KeyError, TypeError, OverflowError, RecursionError, ValidationError):
             # Anything but a candidate this page made (forged, truncated, absurd): refused.
-            add, obj, form = self._form_for_post(request, object_id)
+            data = None
             self.message_user(request, _("Those settings could not be read."), messages.ERROR)
-            return self._render_form_page(
+        else:
+            data = request.POST.copy()
+            data.update({"host": host, "port": str(port), "security": security})
+            data["preset"] = chosen.get("preset") if get_preset(str(chosen.get("preset"))) else ""
+            if username and not data.get("username"):
+                data["username"] = username
+            self.message_user(
                 request,
-                add=add,
-                obj=obj,
-                form=form,
-                object_id=object_id,
-                form_url=form_url,
-                extra_context=extra_context,
-                validate=False,
+                _("The form now uses %(host)s port %(port)s (%(mode)s). Test it, then save.")
+                % {"host": host, "port": port, "mode": Security(security).label},
             )
-        data = request.POST.copy()
-        data.update({"host": host, "port": str(port), "security": security})
-        data["preset"] = chosen.get("preset") if get_preset(str(chosen.get("preset"))) else ""
-        if username and not data.get("username"):
-            data["username"] = username
         add, obj, form = self._form_for_post(request, object_id, data)
-        self.message_user(
-            request,
-            _("The form now uses %(host)s port %(port)s (%(mode)s). Test it, then save.")
-            % {"host": host, "port": port, "mode": Security(security).label},
-        )
         return self._render_form_page(
             request,
             add=add,

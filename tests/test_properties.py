@@ -52,6 +52,8 @@ from smtpconfig.forms import SMTPProfileForm
 from smtpconfig.models import Security, SMTPProfile
 from smtpconfig.presets import PRESETS
 
+from .test_admin import form_data
+
 pytestmark = [
     pytest.mark.django_db,
     # A cache key memcached would refuse (InvalidCacheKey, a 500 there) is an error here too.
@@ -77,33 +79,6 @@ VALID_PEM = trustme.CA().cert_pem.bytes().decode("ascii")
 
 def change_url(pk) -> str:
     return reverse("admin:smtpconfig_smtpprofile_change", args=[pk])
-
-
-def form_data(**overrides):
-    """A valid admin POST (as in test_admin.py); an override of None leaves the field out."""
-    data = {
-        "name": "Main",
-        "preset": "",
-        "host": "127.0.0.1",
-        "port": "25",
-        "security": "none",
-        "username": "",
-        "password": "",
-        "from_name": "Example Site",
-        "from_email": "noreply@example.com",
-        "reply_to": "",
-        "timeout": "5",
-        "verify_certificate": "on",
-        "allow_plaintext_auth": "on",
-        "ca_certificate": "",
-        "test_recipient": "",
-        "enabled": "on",
-        "is_default": "on",
-        "priority": "100",
-        "sender_domains": "",
-    }
-    data.update(overrides)
-    return {key: value for key, value in data.items() if value is not None}
 
 
 # Checks shared by the properties.
