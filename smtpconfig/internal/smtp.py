@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import io
 import smtplib
 import socket
 import time
@@ -57,55 +58,54 @@ class UTF8AuthMixin:
         return f"{self.user} {digest}"
 
 
-class _DeadlineReader:
-    """Reads reply lines from a socket, each reply within one deadline.
+class _DeadlineSocketIO(io.RawIOBase):
+    """The socket under smtplib's reply reader, each reply within one deadline.
 
     A socket timeout bounds each read, not the reply: a server that sends its
-    greeting a byte at a time stays under it forever. smtplib reads replies
-    through ``self.file.readline``; this object stands in for that file.
+    greeting a byte at a time stays under it forever. This raw stream sets the
+    socket's timeout to what is left of the reply's deadline before each read;
+    the C BufferedReader above it still splits the lines, so a reply that
+    arrives in one piece costs one extra Python call.
     """
 
     def __init__(self, sock):
+        super().__init__()
         self.sock = sock
-        self.buffer = b""
         self.deadline: float | None = None
 
-    def readline(self, limit: int = -1) -> bytes:
-        while b"\n" not in self.buffer and (limit < 0 or len(self.buffer) < limit):
-            if self.deadline is not None:
-                remaining = self.deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError("no complete reply in time")
-                self.sock.settimeout(remaining)
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                break
-            self.buffer += chunk
-        end = self.buffer.find(b"\n") + 1 or len(self.buffer)
-        if limit >= 0:
-            end = min(end, limit)
-        line, self.buffer = self.buffer[:end], self.buffer[end:]
-        return line
+    def readable(self) -> bool:
+        return True
 
-    def close(self) -> None:
-        self.buffer = b""
+    def readinto(self, buffer) -> int:
+        if self.deadline is not None:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no complete reply in time")
+            self.sock.settimeout(remaining)
+        return self.sock.recv_into(buffer)
 
 
 class ReplyDeadlineMixin:
     """Each server reply must arrive in full within the connection's timeout."""
 
+    _reply_stream: _DeadlineSocketIO | None = None
+
     def getreply(self):
         timeout = getattr(self, "timeout", None)
-        if self.sock is not None and isinstance(timeout, int | float) and timeout > 0:
-            if not isinstance(self.file, _DeadlineReader) or self.file.sock is not self.sock:
-                self.file = _DeadlineReader(self.sock)  # new after connect and STARTTLS
-            self.file.deadline = time.monotonic() + timeout
-            try:
-                return super().getreply()
-            finally:
-                if self.sock is not None:
-                    self.sock.settimeout(timeout)
-        return super().getreply()
+        if self.sock is None or not isinstance(timeout, int | float) or timeout <= 0:
+            return super().getreply()
+        stream = self._reply_stream
+        if self.file is None or stream is None or stream.sock is not self.sock:
+            # New after connecting and after STARTTLS (smtplib drops self.file then).
+            stream = self._reply_stream = _DeadlineSocketIO(self.sock)
+            self.file = io.BufferedReader(stream)
+        stream.deadline = time.monotonic() + timeout
+        try:
+            return super().getreply()
+        finally:
+            stream.deadline = None
+            if self.sock is not None:
+                self.sock.settimeout(timeout)
 
 
 class PayloadTrackingMixin:
