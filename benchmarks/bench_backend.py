@@ -15,7 +15,7 @@ are `ratio PATTERN LOG VALUE`, one per pattern and log setting.
 The database is SQLite in a temporary folder, configured as the host project
 configures it (WAL). Run on a quiet machine; compare ratios, not absolutes.
 
-    .venv/bin/python benchmarks/bench_backend.py [--messages 2000] [--rounds 10]
+    .venv/bin/python benchmarks/bench_backend.py [--messages 2000] [--rounds 10] [--cache ALIAS]
 """
 
 from __future__ import annotations
@@ -112,7 +112,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000, help="messages per variant")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
+    parser.add_argument(
+        "--cache",
+        metavar="ALIAS",
+        help="SMTPCONFIG['CACHE'] for smtpconfig: profile changes announced through this "
+        "Django cache, so opening a connection makes no database query",
+    )
     args = parser.parse_args()
+    if args.cache:
+        settings.SMTPCONFIG = {**settings.SMTPCONFIG, "CACHE": args.cache}
 
     call_command("migrate", verbosity=0)
     # The sink runs in a process of its own, as a relay would: in this process it would
@@ -180,6 +188,7 @@ def main() -> None:
     print(
         f"{sent} messages per variant, {args.rounds} interleaved rounds, "
         "sink process on 127.0.0.1, timeout 10 s for both backends"
+        + (f", SMTPCONFIG['CACHE']={args.cache!r}" if args.cache else "")
     )
     print(f"{'pattern':<8} {'backend':<32} {'msg/s':>9} {'ratio':>7} {'SQL/msg':>8}")
     ratios = {}
