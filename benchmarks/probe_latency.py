@@ -30,9 +30,11 @@ import django  # noqa: E402
 django.setup()
 
 import trustme  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from smtpconfig.models import Security  # noqa: E402
 from smtpconfig.probe import ProbeSettings, run_probe  # noqa: E402
+from tests.dnsd import Zone, running_dns_server  # noqa: E402
 from tests.smtpd import (  # noqa: E402
     RecordingHandler,
     blackhole_port,
@@ -59,7 +61,12 @@ def failure_cases(stack: ExitStack, ca: trustme.CA, ca_pem: str, timeout: float)
         "security": Security.NONE,
         "from_email": "noreply@example.com",
         "timeout": timeout,
+        # The local servers speak plain SMTP; the AUTH cases must reach the server.
+        "allow_plaintext_auth": True,
     }
+    # Name look-ups go to a DNS server on 127.0.0.1 that knows no names.
+    dns_address = stack.enter_context(running_dns_server(Zone({})))
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DNS_NAMESERVERS": [dns_address]}
     good = tls_context(ca, "localhost", "127.0.0.1")
     plain = stack.enter_context(running_smtp_server())
     implicit = stack.enter_context(running_smtp_server(implicit_tls_context=good))
@@ -141,6 +148,7 @@ def measure_success(sends: int) -> None:
             password="ascii-password",
             from_email="noreply@example.com",
             timeout=10,
+            allow_plaintext_auth=True,
         )
         from smtpconfig.probe import build_test_message
 

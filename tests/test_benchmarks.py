@@ -1,0 +1,52 @@
+"""The benchmark scripts still run and print what scripts read (never their timings)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(script: str, *args: str) -> str:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env.pop("DATABASE_URL", None)  # the script makes its own SQLite database
+    result = subprocess.run(
+        [sys.executable, f"benchmarks/{script}", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_bench_backend_prints_a_ratio_line_per_pattern_and_log_setting():
+    output = run("bench_backend.py", "--messages", "40", "--rounds", "2")
+    last = [line.split()[:3] for line in output.strip().splitlines()[-4:]]
+    assert last == [
+        ["ratio", "batch", "off"],
+        ["ratio", "batch", "on"],
+        ["ratio", "single", "off"],
+        ["ratio", "single", "on"],
+    ]
+
+
+def test_probe_latency_reaches_the_expected_verdict_for_every_case():
+    output = run("probe_latency.py", "--timeout", "0.5", "--repeat", "1", "--sends", "5")
+    expected = {
+        "connection refused": "connection_refused",
+        "SSL/TLS on plain port": "ssl_on_plain_port",
+        "wrong password (535)": "auth_failed",
+        "421 greeting": "temporary_failure",
+    }
+    verdicts = {
+        case: line[len(case) :].split()[0]
+        for line in output.splitlines()
+        for case in expected
+        if line.startswith(case + " ")
+    }
+    assert verdicts == expected
+    assert "overhead" in output
