@@ -18,10 +18,12 @@ from django.http import Http404, JsonResponse
 from django.template.defaultfilters import date as date_filter
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_post_parameters
 
 from .discovery import discover
 from .domain_health import check_sender_domain
@@ -364,6 +366,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             fieldsets = _without(fieldsets, "clear_password")
         return fieldsets
 
+    @method_decorator(sensitive_post_parameters("password"))
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}), **self._test_panel_context(request, object_id)}
         if request.method == "POST":

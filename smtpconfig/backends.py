@@ -29,7 +29,9 @@ from django.conf import settings
 from django.core.mail.backends import smtp
 from django.core.mail.message import sanitize_address
 from django.core.mail.utils import DNS_NAME
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from . import delivery_log, signals
 from .diagnosis import diagnose_exception
@@ -131,6 +133,7 @@ class EmailBackend(smtp.EmailBackend):
     profile's ``Display Name <sender>``; an explicit sender is kept.
     """
 
+    @method_decorator(sensitive_variables("password", "arguments"))
     def __init__(
         self,
         host=None,
@@ -199,6 +202,7 @@ class EmailBackend(smtp.EmailBackend):
 
     # Settings.
 
+    @method_decorator(sensitive_variables("values", "explicit"))
     def _configure(self, profile: ResolvedProfile) -> None:
         """Take the connection settings from ``profile``; explicit arguments still win."""
         values = {
@@ -523,6 +527,11 @@ class EmailBackend(smtp.EmailBackend):
             raise SecretUnreadable(configuration[0].error)
         if self.fail_silently:
             return quiet_result
+        if last_error is not None:
+            # Drop the frames below this one: smtplib.login's locals hold the password,
+            # and Django's error reports (the debug page, mails to ADMINS) list locals.
+            last_error = last_error.with_traceback(None)
+            last_error.__context__ = None
         if len(attempts) == 1 and isinstance(last_error, OSError):
             last_error.add_note(f"smtpconfig: SMTP profile {attempts[0]}")
             raise last_error

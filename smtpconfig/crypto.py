@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from .conf import ENCRYPTION_KEYS_ENV, get_setting
 from .exceptions import EncryptionKeyMissing, InvalidEncryptionKey, SecretUnreadable
@@ -68,6 +69,7 @@ def _fernet() -> MultiFernet:
     return _fernet_for(keys)
 
 
+@sensitive_variables("plaintext")
 def encrypt(plaintext: str) -> str:
     """Encrypt ``plaintext`` with the first configured key; return the token as text."""
     return _fernet().encrypt(plaintext.encode("utf-8")).decode("ascii")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from . import crypto
 from .exceptions import SMTPConfigImproperlyConfigured
@@ -112,6 +114,7 @@ class SMTPProfileForm(forms.ModelForm):
             )
         return str(_("A password is stored. Leave blank to keep it; it is never shown."))
 
+    @method_decorator(sensitive_variables("cleaned"))
     def clean(self):
         cleaned = super().clean()
         preset = get_preset(cleaned.get("preset") or "")
@@ -158,6 +161,7 @@ class SMTPProfileForm(forms.ModelForm):
             self._save_m2m()
         return profile
 
+    @method_decorator(sensitive_variables("data", "password"))
     def probe_settings(self) -> ProbeSettings:
         """The values in this (valid) form as probe settings, saved or not.
 

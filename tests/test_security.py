@@ -1,5 +1,6 @@
 """Security: key rotation, permissions, CSRF, rate limit, audit, network policy, the wire."""
 
+import contextlib
 import threading
 from io import StringIO
 
@@ -320,3 +321,57 @@ def test_concurrent_default_switches_end_with_exactly_one_default(make_profile):
     assert errors == []
     assert SMTPProfile.objects.filter(is_default=True).count() == 1
     assert connection.vendor in {"sqlite", "postgresql"}
+
+
+def _frames(exc):
+    """Every frame of ``exc``'s traceback and of the exceptions chained to it."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            yield tb.tb_frame
+            tb = tb.tb_next
+        exc = exc.__cause__ or exc.__context__
+
+
+@pytest.mark.parametrize("profiles", [1, 2])
+def test_a_failed_login_raised_to_the_caller_carries_no_password_in_any_frame(
+    make_profile, auth_server, backend, profiles
+):
+    """Django's error reports list every frame's locals: none may hold the password."""
+    make_profile(port=auth_server.port, username=USER, password="Wr0ng-S3cret-77")
+    if profiles == 2:
+        make_profile(
+            name="Second",
+            port=auth_server.port,
+            username=USER,
+            password="Wr0ng-S3cret-77",
+            is_default=False,
+        )
+    with pytest.raises(Exception) as excinfo:
+        mail.send_mail("Hi", "Body", None, ["x@y.org"])
+    frames = [f for f in _frames(excinfo.value) if f.f_code.co_filename != __file__]
+    assert frames  # the backend's own frames are there, only not smtplib's below them
+    for frame in frames:
+        assert "Wr0ng-S3cret-77" not in repr(frame.f_locals), frame.f_code.co_name
+    assert "Wr0ng-S3cret-77" not in str(excinfo.value)
+
+
+def test_admin_error_reports_hide_the_typed_password(rf, admin_user):
+    """Django's error report for a request to the change form masks the password."""
+    from django.views.debug import SafeExceptionReporterFilter
+
+    assert _post_is_cleansed(rf, admin_user, SafeExceptionReporterFilter)
+
+
+def _post_is_cleansed(rf, admin_user, reporter_filter) -> bool:
+    from django.contrib import admin
+
+    request = rf.post("/", {"password": "Typed-S3cret", "name": "x"})
+    request.user = admin_user
+    model_admin = admin.site._registry[SMTPProfile]
+    with contextlib.suppress(Exception):  # only the marking of the request matters here
+        model_admin.changeform_view(request, None)
+    cleansed = reporter_filter().get_post_parameters(request)
+    return cleansed.get("password") == reporter_filter.cleansed_substitute
