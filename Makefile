@@ -27,6 +27,7 @@ setup: install
 	@if [ -z "$${SMTPCONFIG_ENCRYPTION_KEYS+set}" ]; then \
 		$(BIN)/python manage.py smtp_generate_key --file $(RUNTIME)/encryption.key; fi
 	$(BIN)/python manage.py migrate --noinput --verbosity 0
+	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
