@@ -106,16 +106,21 @@ class DeliveryFailed(smtplib.SMTPException):
 
 
 def _opening_step(exc: BaseException, step: str) -> str:
-    """The probe's name for the step an exception raised while opening belongs to."""
+    """The probe's name for the step an exception raised while opening belongs to.
+
+    ``step`` is where the backend was ("connect", "tls" for STARTTLS, "auth");
+    the SSL client tags a failed implicit-TLS handshake itself.
+    """
+    if hasattr(exc, "smtpconfig_step"):
+        return exc.smtpconfig_step
     if isinstance(exc, socket.gaierror):
         return "resolve"
     if isinstance(exc, ssl.SSLError):
         return "tls"
-    if isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError) and step in (
-        "connect",
-        "tls",
+    if step == "connect" and isinstance(
+        exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError
     ):
-        return "ehlo" if step == "connect" else step
+        return "ehlo"  # connected, but the greeting did not come (or was a refusal)
     return step
 
 
@@ -261,7 +266,6 @@ class EmailBackend(smtp.EmailBackend):
                 params["timeout"] = self.timeout
             if self.use_ssl:
                 params["context"] = self.ssl_context
-                step = "tls"
             self.connection = self.connection_class(self.host, self.port, **params)
             if not self.use_ssl and self.use_tls:
                 step = "tls"

@@ -361,3 +361,14 @@ def test_log_rows_written_outside_a_transaction_read_back_intact(make_profile):
     assert all(e.profile_id == kept.pk and e.outcome == "failed_over" for e in entries)
     assert entries[0].tried[0]["profile"] == "Down"
     assert before <= entries[0].created_at <= timezone.now()
+
+
+def test_an_implicit_tls_profile_whose_port_refuses_is_logged_as_a_connection_failure(
+    make_profile,
+):
+    profile(make_profile, "Implicit TLS", free_port(), 1, security="ssl")
+    with pytest.raises(ConnectionRefusedError):
+        mail.send_mail("Hi", "Body", None, ["to@example.org"])
+    attempt = DeliveryLog.objects.get().tried[0]
+    assert attempt["step"] == "connect"
+    assert "refused the connection" in attempt["error"]

@@ -184,8 +184,14 @@ class SMTP_SSL(  # noqa: N801
     """:class:`smtplib.SMTP_SSL` (the name mirrors smtplib's) with the same additions."""
 
     def _wrap_socket(self, sock, host):
-        # What smtplib.SMTP_SSL._get_socket does after connecting.
-        return self.context.wrap_socket(sock, server_hostname=self._host)
+        # What smtplib.SMTP_SSL._get_socket does after connecting; a failure here is
+        # the TLS step's, not the connection's (the backend names steps by this tag).
+        try:
+            return self.context.wrap_socket(sock, server_hostname=self._host)
+        except OSError as exc:
+            sock.close()
+            exc.smtpconfig_step = "tls"
+            raise
 
 
 class TranscriptMixin:
