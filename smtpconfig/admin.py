@@ -343,6 +343,15 @@ class SMTPProfileAdmin(admin.ModelAdmin):
 
     # The form.
 
+    def get_object(self, request, object_id, from_field=None):
+        """The profile, fetched once per request: the banners, the test panel and
+        Django's change view all ask for it before the form touches it."""
+        fetched = request.__dict__.setdefault("_smtpconfig_objects", {})
+        key = (object_id, from_field)
+        if key not in fetched:
+            fetched[key] = super().get_object(request, object_id, from_field)
+        return fetched[key]
+
     def changelist_view(self, request, extra_context=None):
         if request.method == "GET":
             for level, text in _banners(SMTPProfile.objects.all()):

@@ -528,3 +528,19 @@ def test_every_preset_fills_and_saves_the_form_without_javascript(admin_client, 
         preset.username_rule, preset.username_rule
     )
     assert profile.username == expected_user
+
+
+def test_the_change_page_fetches_its_profile_once(admin_client, make_profile):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    profile = make_profile()
+    admin_client.get(change_url(profile))  # sessions, content types: warmed up
+    with CaptureQueriesContext(connection) as captured:
+        assert admin_client.get(change_url(profile)).status_code == 200
+    fetches = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith('SELECT "smtpconfig_smtpprofile"."id"')
+    ]
+    assert len(fetches) == 1
