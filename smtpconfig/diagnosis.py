@@ -12,7 +12,7 @@ import re
 import smtplib
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
@@ -36,14 +36,7 @@ class Diagnosis:
     temporary: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "problem": self.problem,
-            "fix": self.fix,
-            "field": self.field,
-            "suggestion": self.suggestion,
-            "temporary": self.temporary,
-        }
+        return asdict(self)
 
 
 # OpenSSL's words for "the other side is not speaking TLS".

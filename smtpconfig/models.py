@@ -51,6 +51,13 @@ def split_domains(text: str) -> list[str]:
     )
 
 
+def format_server(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
 def format_sender(display_name: str, address: str) -> str:
     """``Display Name <address>``, quoted where needed and not yet RFC 2047 encoded.
 
@@ -335,10 +342,7 @@ class SMTPProfile(models.Model):
     @property
     def server(self) -> str:
         """``host:port``, with an IPv6 address in brackets."""
-        host = self.host
-        if ":" in host and not host.startswith("["):
-            host = f"[{host}]"
-        return f"{host}:{self.port}"
+        return format_server(self.host, self.port)
 
     @property
     def sender(self) -> str:

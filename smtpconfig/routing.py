@@ -20,7 +20,7 @@ from django.db import connections, router
 
 from .conf import get_setting
 from .exceptions import ProfileNotFound, SecretUnreadable
-from .models import SMTPProfile, format_sender
+from .models import SMTPProfile, format_sender, format_server
 
 _GENERATION_KEY = "smtpconfig:profiles:generation"
 
@@ -81,8 +81,7 @@ class ResolvedProfile:
 
     @property
     def server(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return format_server(self.host, self.port)
 
 
 class _Snapshot:
