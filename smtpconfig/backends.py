@@ -207,7 +207,7 @@ class EmailBackend(smtp.EmailBackend):
 
     # Settings.
 
-    @method_decorator(sensitive_variables("values", "explicit"))
+    @method_decorator(sensitive_variables("values", "explicit", "from_profile"))
     def _configure(self, profile: ResolvedProfile) -> None:
         """Take the connection settings from ``profile``; explicit arguments still win."""
         values = {
@@ -223,7 +223,14 @@ class EmailBackend(smtp.EmailBackend):
         if "use_tls" in explicit or "use_ssl" in explicit:
             values["use_tls"] = bool(explicit.pop("use_tls", False))
             values["use_ssl"] = bool(explicit.pop("use_ssl", False))
+        from_profile = dict(values)
         values.update(explicit)
+        if "password" not in explicit and any(
+            values[name] != from_profile[name] for name in ("host", "port", "use_tls", "use_ssl")
+        ):
+            # The profile's password is sealed to the profile's server: explicit arguments
+            # that point elsewhere get no login unless they bring their own password.
+            values["password"] = ""
         for name, value in values.items():
             setattr(self, name, value)
         self.profile = profile

@@ -61,7 +61,8 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 @checks.register(checks.Tags.security)
 def check_stored_secrets(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """W003: passwords under an old key; W004: passwords no configured key can read."""
+    """W003: passwords under an old key; W004: passwords no configured key can read;
+    W005: passwords not sealed to their profile's current server settings."""
     from django.db import DatabaseError
 
     from .models import SMTPProfile
@@ -71,17 +72,15 @@ def check_stored_secrets(app_configs=None, **kwargs) -> list[checks.CheckMessage
         if not keys:
             return []  # E001/W001 already say so
         crypto._fernet_for(tuple(keys))
-        tokens = list(
-            SMTPProfile.objects.exclude(password_encrypted="").values_list(
-                "name", "password_encrypted"
-            )
-        )
+        profiles = list(SMTPProfile.objects.exclude(password_encrypted=""))
     except (DatabaseError, InvalidEncryptionKey):
         return []  # no table yet (before migrate), or E002 already says so
+    tokens = [(profile.name, profile.password_encrypted) for profile in profiles]
     old = [
         name for name, token in tokens if not crypto.is_current(token) and crypto.can_decrypt(token)
     ]
     lost = [name for name, token in tokens if not crypto.can_decrypt(token)]
+    elsewhere = [profile.name for profile in profiles if profile.password_bound_elsewhere]
     messages = []
     if old:
         messages.append(
@@ -101,6 +100,18 @@ def check_stored_secrets(app_configs=None, **kwargs) -> list[checks.CheckMessage
                 hint="Add the key they were encrypted with to SMTPCONFIG['ENCRYPTION_KEYS'], "
                 "or type the passwords again in the admin.",
                 id="smtpconfig.W004",
+            )
+        )
+    if elsewhere:
+        messages.append(
+            checks.Warning(
+                f"{len(elsewhere)} stored SMTP password(s) are not used: they were saved by an "
+                "older version, or their profile's server settings changed since they were "
+                f"entered ({', '.join(elsewhere)}).",
+                hint="Run 'python manage.py smtp_rotate_key' to seal passwords saved by an older "
+                "version to their profile's server; otherwise type the password again in the "
+                "admin.",
+                id="smtpconfig.W005",
             )
         )
     return messages

@@ -7,11 +7,15 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
-from . import crypto
+from . import crypto, secret_binding
 from .exceptions import SMTPConfigImproperlyConfigured
 from .models import SMTPProfile
 from .presets import PRESETS, get_preset
 from .probe import ProbeSettings
+
+
+def _destination(profile: SMTPProfile) -> dict:
+    return {name: getattr(profile, name) for name in secret_binding.DESTINATION_FIELDS}
 
 
 class SenderInput(forms.EmailInput):
@@ -112,7 +116,19 @@ class SMTPProfileForm(forms.ModelForm):
                     "key (the key was changed or lost). Type the password again."
                 )
             )
-        return str(_("A password is stored. Leave blank to keep it; it is never shown."))
+        if instance.password_bound_elsewhere:
+            return str(
+                _(
+                    "The stored password was entered for other server settings and is not "
+                    "used with these. Type it again."
+                )
+            )
+        return str(
+            _(
+                "A password is stored. Leave blank to keep it; it is never shown, and only "
+                "sent to this server."
+            )
+        )
 
     @method_decorator(sensitive_variables("cleaned"))
     def clean(self):
@@ -145,17 +161,56 @@ class SMTPProfileForm(forms.ModelForm):
             )
         elif cleaned.get("password"):
             try:
-                self._new_ciphertext = crypto.encrypt(cleaned["password"])
+                crypto.encrypt("")  # a missing or broken key is the password's error
             except SMTPConfigImproperlyConfigured as exc:
                 self.add_error("password", forms.ValidationError(str(exc), code="no_key"))
+        elif not cleaned.get("clear_password"):
+            self._check_stored_password_destination(cleaned)
         return cleaned
+
+    def _check_stored_password_destination(self, cleaned) -> None:
+        """A stored password goes only to the server it was entered for.
+
+        Changing the server, port, mode, plaintext permission or certificate
+        settings while keeping the stored password would send it to wherever
+        the form now points (a test, or the next mail after saving): it must
+        be typed again, or cleared.
+        """
+        instance = self.instance
+        if instance.pk is None or not instance.has_password:
+            return
+        changed = [
+            name
+            for name in secret_binding.DESTINATION_FIELDS
+            if name in self.fields
+            and name in cleaned
+            # clean() runs before the instance takes the form's values.
+            and secret_binding.destination_of({**_destination(instance), name: cleaned[name]})
+            != secret_binding.destination_of(_destination(instance))
+        ]
+        if not changed:
+            return
+        labels = ", ".join(str(self.fields[name].label) for name in changed)
+        self.add_error(
+            "password",
+            forms.ValidationError(
+                _(
+                    "You changed %(fields)s. The stored password is only ever sent to the "
+                    "server it was entered for: type it again to use it with these settings, "
+                    "or tick “clear the stored password”."
+                ),
+                code="password_for_other_server",
+                params={"fields": labels},
+            ),
+        )
 
     def save(self, commit: bool = True) -> SMTPProfile:
         profile = super().save(commit=False)
         if self.cleaned_data.get("clear_password"):
-            profile.password_encrypted = ""
-        elif getattr(self, "_new_ciphertext", None):
-            profile.password_encrypted = self._new_ciphertext
+            profile.password = ""
+        elif self.cleaned_data.get("password"):
+            # Sealed to the server settings the profile is saved with.
+            profile.password = self.cleaned_data["password"]
         if commit:
             profile.save()
             self._save_m2m()
@@ -174,8 +229,9 @@ class SMTPProfileForm(forms.ModelForm):
         elif data.get("clear_password") or self.instance.pk is None:
             password = ""
         else:
-            stored = SMTPProfile.objects.filter(pk=self.instance.pk).first()
-            password = stored.readable_password() if stored else ""
+            # The instance holds the form's values now: the stored password opens only
+            # if they are still the server settings it was entered for.
+            password = self.instance.readable_password()
         return ProbeSettings(
             host=data["host"],
             port=data["port"],

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from . import crypto
+from . import crypto, secret_binding
 from .exceptions import SecretUnreadable
 from .validators import (
     HeaderSafeValidator,
@@ -263,6 +263,7 @@ class SMTPProfile(models.Model):
         that moment), it tries again, its demotion now seeing the winner.
         Either way the last one saved is the default.
         """
+        self._seal_new_password()
         using = kwargs.get("using") or self._state.db or "default"
         for attempt in range(_DEFAULT_SAVE_ATTEMPTS):
             try:
@@ -291,22 +292,45 @@ class SMTPProfile(models.Model):
         # the database constraint still guarantees a single default.
         super().validate_constraints(exclude=set(exclude or ()) | {"is_default"})
 
-    # The password: plain text in, plain text out, ciphertext at rest.
+    # The password: plain text in, plain text out, ciphertext at rest, sealed to the server.
 
     @property
     def password(self) -> str:
         """The plain-text password ('' when none is stored).
 
-        Raises :class:`~smtpconfig.exceptions.SecretUnreadable` when the
-        configured keys cannot decrypt it.
+        The password is sealed to the server it was entered for (see
+        :mod:`smtpconfig.secret_binding`): it is only returned while host,
+        port, mode, plaintext permission and certificate settings are still
+        the ones it was saved with. Raises
+        :class:`~smtpconfig.exceptions.SecretUnreadable` (or its subclass
+        ``SecretBoundElsewhere``) otherwise, or when the configured keys
+        cannot decrypt it.
         """
         if not self.password_encrypted:
             return ""
-        return crypto.decrypt(self.password_encrypted)
+        unsaved = self.__dict__.get("_unsaved_password")
+        if unsaved is not None:
+            return unsaved
+        return secret_binding.unseal(self.password_encrypted, self.secret_destination())
 
     @password.setter
     def password(self, value: str | None) -> None:
-        self.password_encrypted = crypto.encrypt(value) if value else ""
+        if value:
+            self.password_encrypted = secret_binding.seal(value, self.secret_destination())
+            # Sealed again in save(), for the server the profile has by then.
+            self._unsaved_password = value
+        else:
+            self.password_encrypted = ""
+            self.__dict__.pop("_unsaved_password", None)
+
+    def _seal_new_password(self) -> None:
+        unsaved = self.__dict__.pop("_unsaved_password", None)
+        if unsaved and self.password_encrypted:
+            self.password_encrypted = secret_binding.seal(unsaved, self.secret_destination())
+
+    def secret_destination(self) -> str:
+        """The digest of the server settings a stored secret is sealed to."""
+        return secret_binding.destination_of_object(self)
 
     @property
     def has_password(self) -> bool:
@@ -318,10 +342,23 @@ class SMTPProfile(models.Model):
         """Whether a password is stored that the configured keys cannot decrypt."""
         return self.has_password and not crypto.can_decrypt(self.password_encrypted)
 
+    @property
+    def password_bound_elsewhere(self) -> bool:
+        """Whether the stored password opens but was entered for other server settings."""
+        return (
+            self.has_password
+            and not self.password_unreadable
+            and not secret_binding.is_sealed_for(self.password_encrypted, self.secret_destination())
+        )
+
     def readable_password(self) -> str:
         """The password, or raise :class:`SecretUnreadable` with an admin-facing message."""
         try:
             return self.password
+        except secret_binding.SecretBoundElsewhere as exc:
+            raise secret_binding.SecretBoundElsewhere(
+                _("SMTP profile “%(name)s”: %(reason)s") % {"name": self.name, "reason": exc}
+            ) from None
         except SecretUnreadable:
             raise SecretUnreadable(
                 _(

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from smtpconfig import crypto
+from smtpconfig import crypto, secret_binding
 from smtpconfig.exceptions import SecretUnreadable, SMTPConfigImproperlyConfigured
 from smtpconfig.models import SMTPProfile
 
@@ -13,7 +13,8 @@ class Command(BaseCommand):
         "Re-encrypt every stored SMTP password with the first key of "
         "SMTPCONFIG['ENCRYPTION_KEYS']. Put the new key first, keep the old one after it, "
         "run this, then remove the old key. Safe to run twice or to interrupt: each password "
-        "is replaced in one step, and only if nobody changed it meanwhile."
+        "is replaced in one step, and only if nobody changed it meanwhile. A password saved by "
+        "an older version is also sealed to its profile's current server settings."
     )
 
     def handle(self, *args, **options):
@@ -24,21 +25,25 @@ class Command(BaseCommand):
         except SMTPConfigImproperlyConfigured as exc:
             raise CommandError(str(exc)) from None
 
-        rotated = current = changed_meanwhile = 0
+        rotated = current = changed_meanwhile = sealed = 0
         unreadable: list[str] = []
-        for pk, name, token in SMTPProfile.objects.exclude(password_encrypted="").values_list(
-            "pk", "name", "password_encrypted"
-        ):
-            if crypto.is_current(token):
+        for profile in SMTPProfile.objects.exclude(password_encrypted=""):
+            token = profile.password_encrypted
+            try:
+                # A password saved by an older version is sealed to the profile's server now.
+                new_token = secret_binding.seal_legacy(token, profile.secret_destination())
+            except SecretUnreadable:
+                unreadable.append(profile.name)
+                continue
+            if new_token is not None:
+                sealed += 1
+            elif crypto.is_current(token):
                 current += 1
                 continue
-            try:
+            else:
                 new_token = crypto.rotate(token)
-            except SecretUnreadable:
-                unreadable.append(name)
-                continue
             # Compare-and-set: a password typed in the admin meanwhile is not overwritten.
-            if SMTPProfile.objects.filter(pk=pk, password_encrypted=token).update(
+            if SMTPProfile.objects.filter(pk=profile.pk, password_encrypted=token).update(
                 password_encrypted=new_token
             ):
                 rotated += 1
@@ -54,6 +59,14 @@ class Command(BaseCommand):
                 % {"rotated": rotated, "current": current}
             )
         )
+        if sealed:
+            self.stdout.write(
+                _(
+                    "%(count)d password(s) saved by an older version are now sealed to their "
+                    "profile's server settings."
+                )
+                % {"count": sealed}
+            )
         if changed_meanwhile:
             self.stdout.write(
                 _("%(count)d password(s) changed while this ran; run it again to check them.")
