@@ -44,11 +44,15 @@ class SecretBoundElsewhere(SecretUnreadable):
 
 
 def destination_of(values: Mapping[str, Any]) -> str:
-    """A digest of the destination fields in ``values`` (a profile's or a form's)."""
+    """A digest of the destination fields in ``values`` (a profile's or a form's).
+
+    Never raises, whatever the values: it only compares them.
+    """
     host = str(values.get("host") or "").strip().removeprefix("[").removesuffix("]")
     canonical = {
         "host": host.lower().rstrip("."),
-        "port": int(values.get("port") or 0),
+        # As text: an unvalidated value (a form's, before cleaning) must not raise here.
+        "port": str(values.get("port") or "").strip(),
         "security": str(values.get("security") or ""),
         "allow_plaintext_auth": bool(values.get("allow_plaintext_auth")),
         "verify_certificate": bool(values.get("verify_certificate", True)),

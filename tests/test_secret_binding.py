@@ -214,3 +214,9 @@ def test_setting_the_password_before_the_host_seals_it_to_the_saved_host(db):
     profile.host = "new.example.com"
     profile.save()
     assert SMTPProfile.objects.get(pk=profile.pk).password == PASSWORD
+
+
+def test_an_unvalidated_port_does_not_break_sealing():
+    """Found by the property suite: a model built from raw values seals its password."""
+    profile = SMTPProfile(name="Raw", host="smtp.example.com", port=" ", password=PASSWORD)
+    assert profile.password == PASSWORD
