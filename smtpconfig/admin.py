@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
+import logging
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
+from django.db import DatabaseError, transaction
 from django.forms.utils import ErrorDict
 from django.http import Http404, JsonResponse
 from django.template.defaultfilters import date as date_filter
@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 
+from . import ratelimit
 from .discovery import discover
 from .domain_health import check_sender_domain
 from .exceptions import SMTPConfigImproperlyConfigured
@@ -32,8 +33,16 @@ from .forms import SMTPProfileForm
 from .models import DeliveryLog, Security, SMTPProfile
 from .presets import PRESETS, get_preset
 from .probe import STEP_LABELS, ProbeReport
-from .tester import field_label, run_test, suggestion_label
+from .tester import (
+    field_label,
+    not_recorded_message,
+    record_outcome,
+    run_test,
+    suggestion_label,
+)
 from .validators import HeaderSafeValidator, validate_smtp_host
+
+logger = logging.getLogger("smtpconfig")
 
 #: POST names of the two test buttons on the change form.
 SEND_TEST, CHECK_CONNECTION = "_send_test", "_check_connection"
@@ -103,31 +112,6 @@ def _banners(profiles, *, single: bool = False) -> list[tuple[int, str]]:
                 )
             )
     return banners
-
-
-def _test_rate_limit() -> int:
-    from .conf import get_setting
-
-    return int(get_setting("TEST_RATE_LIMIT"))
-
-
-def _rate_limit_wait(request) -> int | None:
-    """Count this test; None if allowed, else the seconds until the next minute."""
-    limit = _test_rate_limit()
-    if limit <= 0:
-        return None
-    now = time.time()
-    window = int(now // 60)
-    key = f"smtpconfig:tests:{request.user.pk}:{window}"
-    cache.add(key, 0, timeout=120)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout=120)
-        count = 1
-    if count <= limit:
-        return None
-    return max(1, int(60 - now % 60))
 
 
 def _without(fieldsets, field_name: str) -> list:
@@ -327,7 +311,10 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             "smtpconfig/test_report.html", {**report_context(report), "folded": True}
         )
 
-    @admin.action(description=gettext_lazy("Make the selected profile the default"))
+    @admin.action(
+        description=gettext_lazy("Make the selected profile the default"),
+        permissions=["change"],
+    )
     def make_default(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(
@@ -335,11 +322,34 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             )
             return
         profile = queryset.get()
+        if profile.is_default:
+            self.message_user(
+                request, _("“%(name)s” is already the default profile.") % {"name": profile.name}
+            )
+            return
+        previous = self._other_defaults(profile)
         profile.is_default = True
         profile.save(update_fields=["is_default", "updated_at"])
+        self.log_change(request, profile, [{"changed": {"fields": [_("default")]}}])
+        self._log_demoted(request, previous, profile)
         self.message_user(
             request, _("“%(name)s” is now the default profile.") % {"name": profile.name}
         )
+
+    def _other_defaults(self, profile: SMTPProfile) -> list[SMTPProfile]:
+        """The profiles that lose the default mark when ``profile`` takes it."""
+        others = SMTPProfile.objects.filter(is_default=True)
+        return list(others.exclude(pk=profile.pk) if profile.pk else others)
+
+    def _log_demoted(self, request, demoted: list[SMTPProfile], new_default: SMTPProfile) -> None:
+        """Put "no longer the default" in the history of each profile that lost the mark."""
+        for profile in demoted:
+            self.log_change(
+                request,
+                profile,
+                _("No longer the default: “%(name)s” is the default now.")
+                % {"name": new_default.name},
+            )
 
     # The form.
 
@@ -439,8 +449,29 @@ class SMTPProfileAdmin(admin.ModelAdmin):
         """Candidate settings for the sender address typed in the form."""
         add, obj, form = self._form_for_post(request, object_id)
         address = request.POST.get("from_email", "").strip()
-        discovery = discovery_context(discover(address))
-        if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        ajax = request.headers.get("X-Requested-With") == "XMLHttpRequest"
+        try:
+            # Detection connects to guessed servers: limited like a test.
+            with ratelimit.admitted(request.user.pk):
+                result = discover(address)
+        except ratelimit.Refused as refusal:
+            if ajax:
+                html = format_html('<p class="errornote">{}</p>', refusal)
+                return JsonResponse(
+                    {"error": str(refusal), "html": html, "candidates": []}, status=429
+                )
+            self.message_user(request, str(refusal), messages.ERROR)
+            result = None
+        else:
+            self._log_history(
+                request,
+                obj,
+                form,
+                _("Detected settings for %(address)s: %(count)d candidate(s)")
+                % {"address": address, "count": len(result.candidates)},
+            )
+        discovery = discovery_context(result) if result else None
+        if ajax:
             return JsonResponse(
                 {
                     "html": render_to_string(
@@ -504,7 +535,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
         if recipient is None:
             recipient = (profile.test_recipient if profile else "") or request.user.email
         return {
-            "smtp_can_test": self.has_test_permission(request),
+            "smtp_can_test": self.has_test_permission(request, profile),
             "smtp_presets": [preset.as_dict() for preset in PRESETS],
             "smtp_test_to": recipient,
             "smtp_test_recipient_field": TEST_RECIPIENT_FIELD,
@@ -518,40 +549,46 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             add, obj, form = self._form_for_post(request, object_id)
         except Http404:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if not self.has_test_permission(request):
+        if not self.has_test_permission(request, obj):
             raise PermissionDenied
-        report, error = None, None
+        ajax = request.headers.get("X-Requested-With") == "XMLHttpRequest"
+        report, error, recorded = None, None, True
         if not form.is_valid():
             error = _("Correct the errors below before testing.")
-        elif (wait := _rate_limit_wait(request)) is not None:
-            error = _(
-                "You have run %(limit)d tests in the last minute; wait %(seconds)d seconds "
-                "before the next. (The limit keeps the admin from being used to send spam.)"
-            ) % {"limit": _test_rate_limit(), "seconds": wait}
-            if request.headers.get("X-Requested-With") == "XMLHttpRequest":
-                return JsonResponse(
-                    {"form_valid": True, "ok": False, "error": error, "summary": "", "html": ""},
-                    status=429,
-                )
         else:
-            report, error = self._run_test(request, form, obj)
+            try:
+                with ratelimit.admitted(request.user.pk):
+                    report, error = self._run_test(request, form, obj)
+            except ratelimit.Refused as refusal:
+                if ajax:
+                    return JsonResponse(
+                        {"form_valid": True, "ok": False, "error": str(refusal)}
+                        | {"summary": "", "html": ""},
+                        status=429,
+                    )
+                error = str(refusal)
             if report is not None:
-                self._record_test(request, obj, form, report)
+                recorded = self._record_test(request, obj, form, report)
         context = report_context(report, form.cleaned_data) if report else {}
-        if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        if ajax:
             # The page's script runs the test without reloading: answer with the
             # report as HTML; an invalid form is shown by a normal submit instead.
+            html = ""
+            if report:
+                html = render_to_string("smtpconfig/test_report.html", context, request)
+                if not recorded:
+                    html += format_html('<p class="errornote">{}</p>', not_recorded_message())
             return JsonResponse(
                 {
                     "form_valid": form.is_valid(),
                     "ok": bool(report and report.ok),
                     "error": error or "",
                     "summary": report.summary() if report else "",
-                    "html": render_to_string("smtpconfig/test_report.html", context, request)
-                    if report
-                    else "",
+                    "html": html,
                 }
             )
+        if not recorded:
+            self.message_user(request, not_recorded_message(), messages.WARNING)
         if error:
             self.message_user(request, error, messages.ERROR)
         elif report:
@@ -568,12 +605,23 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             extra_context={**extra_context, "smtp_test_report": report, **context},
         )
 
-    def has_test_permission(self, request) -> bool:
-        """Whether the user may send test emails and check connections."""
-        return request.user.has_perm(f"{self.opts.app_label}.send_test_email")
+    def has_test_permission(self, request, obj=None) -> bool:
+        """Whether the user may test the values in this form.
 
-    def _record_test(self, request, obj, form, report: ProbeReport) -> None:
-        """Put the test in the admin history: who, when, profile, recipient, outcome."""
+        A test sends the form's values, which only a user who may save them
+        can set: the ``send_test_email`` permission plus change permission
+        (add permission on the add page). A view-only user sees no buttons.
+        """
+        if not request.user.has_perm(f"{self.opts.app_label}.send_test_email"):
+            return False
+        if obj is None:
+            return self.has_add_permission(request)
+        return self.has_change_permission(request, obj)
+
+    def _record_test(self, request, obj, form, report: ProbeReport) -> bool:
+        """Store the outcome on a saved profile and put the test in the admin history:
+        who, when, profile, recipient, outcome. False if the database refused either."""
+        recorded = record_outcome(obj, report) if obj is not None else True
         kind = _("Sent a test email") if report.send else _("Checked the connection")
         outcome = (
             _("accepted")
@@ -590,17 +638,29 @@ class SMTPProfileAdmin(admin.ModelAdmin):
             "server": f"{report.host}:{report.port}",
             "outcome": outcome,
         }
-        if obj is not None:
-            self.log_change(request, obj, message)
-            return
-        LogEntry.objects.create(
-            user_id=request.user.pk,
-            content_type_id=ContentType.objects.get_for_model(SMTPProfile).pk,
-            object_id=None,
-            object_repr=_("%(name)s (not saved)") % {"name": form.cleaned_data.get("name", "")},
-            action_flag=CHANGE,
-            change_message=message,
-        )
+        return self._log_history(request, obj, form, message) and recorded
+
+    def _log_history(self, request, obj, form, message: str) -> bool:
+        """A history entry for a profile, or for the unsaved one in the form; False if
+        the database refused it."""
+        try:
+            with transaction.atomic():
+                if obj is not None:
+                    self.log_change(request, obj, message)
+                else:
+                    LogEntry.objects.create(
+                        user_id=request.user.pk,
+                        content_type_id=ContentType.objects.get_for_model(SMTPProfile).pk,
+                        object_id=None,
+                        object_repr=_("%(name)s (not saved)")
+                        % {"name": form.cleaned_data.get("name", "") if form.is_valid() else ""},
+                        action_flag=CHANGE,
+                        change_message=message,
+                    )
+        except DatabaseError as exc:
+            logger.warning("smtpconfig: an admin history entry could not be written: %s", exc)
+            return False
+        return True
 
     def construct_change_message(self, request, form, formsets, add=False):
         """The history entry: changed fields by label, the password only as "changed"."""
@@ -632,7 +692,7 @@ class SMTPProfileAdmin(admin.ModelAdmin):
         except SMTPConfigImproperlyConfigured as exc:
             return None, str(exc)
         send = SEND_TEST in request.POST
-        return run_test(settings, recipient, send=send, profile=obj), None
+        return run_test(settings, recipient, send=send), None
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.last_test_at:
@@ -642,7 +702,13 @@ class SMTPProfileAdmin(admin.ModelAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request, obj, form, change):
+        demoted = (
+            self._other_defaults(obj)
+            if obj.is_default and "is_default" in form.changed_data
+            else []
+        )
         super().save_model(request, obj, form, change)
+        self._log_demoted(request, demoted, obj)
         if obj.security == Security.NONE and obj.username and obj.allow_plaintext_auth:
             self.message_user(
                 request,

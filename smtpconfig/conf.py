@@ -47,8 +47,11 @@ DEFAULTS: dict[str, Any] = {
     "BLOCKED_NETWORKS": ["169.254.0.0/16", "fe80::/10"],
     # Host names or addresses exempt from BLOCKED_NETWORKS.
     "ALLOWED_HOSTS": [],
-    # Test emails and connection checks one user may run per minute in the admin.
+    # Test emails, connection checks and "Detect settings" one user may run per minute in
+    # the admin (counted in the default cache, which every worker must share).
     "TEST_RATE_LIMIT": 10,
+    # Of those, how many one user may have running at the same time.
+    "TESTS_AT_ONCE": 1,
 }
 
 

@@ -6,13 +6,18 @@ they test the same way and describe the outcome in the same words.
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import FieldDoesNotExist
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .diagnosis import Diagnosis
 from .models import Security, SMTPProfile
 from .probe import ProbeReport, ProbeSettings, run_probe
+
+logger = logging.getLogger("smtpconfig")
 
 
 def field_label(name: str) -> str:
@@ -34,31 +39,43 @@ def suggestion_label(diagnosis: Diagnosis) -> str:
     return str(diagnosis.suggestion)
 
 
-def run_test(
-    settings: ProbeSettings,
-    recipient: str,
-    *,
-    send: bool = True,
-    profile: SMTPProfile | None = None,
-) -> ProbeReport:
-    """Probe ``settings``; if ``profile`` is a saved profile, store the outcome on it.
+def run_test(settings: ProbeSettings, recipient: str, *, send: bool = True) -> ProbeReport:
+    """Probe ``settings`` (a profile's, saved or not) and return the report."""
+    return run_probe(settings, recipient, send=send)
+
+
+def record_outcome(profile: SMTPProfile, report: ProbeReport) -> bool:
+    """Store the test's outcome on a saved ``profile``; False if it could not be stored.
 
     Only the ``last_test_*`` columns are written, so values typed into a form
-    but not saved stay unsaved.
+    but not saved stay unsaved. A database that refuses the write (read-only,
+    locked) loses the record, never the report: the caller still shows it.
     """
-    report = run_probe(settings, recipient, send=send)
-    if profile is not None and profile.pk is not None:
-        now = timezone.now()
-        outcome = {
-            "last_test_at": now,
-            "last_test_ok": report.ok,
-            "last_test_message": report.summary(),
-            "last_test_report": report.as_dict(),
-        }
-        SMTPProfile.objects.filter(pk=profile.pk).update(**outcome)
-        for name, value in outcome.items():
-            setattr(profile, name, value)
-    return report
+    outcome = {
+        "last_test_at": timezone.now(),
+        "last_test_ok": report.ok,
+        "last_test_message": report.summary(),
+        "last_test_report": report.as_dict(),
+    }
+    try:
+        with transaction.atomic():
+            SMTPProfile.objects.filter(pk=profile.pk).update(**outcome)
+    except DatabaseError as exc:
+        logger.warning(
+            "smtpconfig: the test of profile %s could not be recorded: %s", profile.pk, exc
+        )
+        return False
+    for name, value in outcome.items():
+        setattr(profile, name, value)
+    return True
+
+
+def not_recorded_message() -> str:
+    """What the admin and the command say when :func:`record_outcome` failed."""
+    return _(
+        "The result could not be recorded: the database refused the write (it may be "
+        "read-only or locked). The report above is complete; nothing else was changed."
+    )
 
 
 def report_lines(report: ProbeReport) -> list[str]:

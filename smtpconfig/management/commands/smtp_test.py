@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from smtpconfig.exceptions import SMTPConfigImproperlyConfigured
 from smtpconfig.models import Security, SMTPProfile
 from smtpconfig.probe import ProbeSettings
-from smtpconfig.tester import report_lines, run_test
+from smtpconfig.tester import not_recorded_message, record_outcome, report_lines, run_test
 
 EXIT_ACCEPTED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -73,7 +73,8 @@ class Command(BaseCommand):
                     "to": recipient,
                 }
             )
-        report = run_test(settings, recipient, send=not no_send, profile=profile_obj)
+        report = run_test(settings, recipient, send=not no_send)
+        recorded = record_outcome(profile_obj, report)
 
         if json:
             self.stdout.write(_json_dumps({"profile": profile_obj.name, **report.as_dict()}))
@@ -81,6 +82,8 @@ class Command(BaseCommand):
             for line in report_lines(report):
                 style = self.style.SUCCESS if report.ok and line == report.summary() else None
                 self.stdout.write(style(line) if style else line)
+        if not recorded:
+            self.stderr.write(not_recorded_message())
         if not report.ok:
             # A failed test is a verdict, not a crash: exit 1 without a traceback.
             raise SystemExit(EXIT_FAILED)
