@@ -82,6 +82,8 @@ def _database(url: str | None) -> dict:
 
 
 DEBUG = _env_flag("DJANGO_DEBUG")
+# Error reports (the debug page, mails to ADMINS) hide secrets also with DEBUG on.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "smtpconfig.error_reports.SecretSafeExceptionReporterFilter"
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 CSRF_TRUSTED_ORIGINS = [

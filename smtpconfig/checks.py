@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core import checks
+from django.utils.module_loading import import_string
 
 from . import crypto
+from .error_reports import SecretSafeExceptionReporterFilter
 from .conf import ENCRYPTION_KEYS_ENV, unknown_options
 from .exceptions import InvalidEncryptionKey
 
@@ -115,3 +117,25 @@ def check_stored_secrets(app_configs=None, **kwargs) -> list[checks.CheckMessage
             )
         )
     return messages
+
+
+_REPORTER_FILTER = "smtpconfig.error_reports.SecretSafeExceptionReporterFilter"
+
+
+@checks.register(checks.Tags.security)
+def check_error_reports(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """W006: error reports (the debug page, mails to ADMINS) may show a typed password."""
+    try:
+        configured = import_string(settings.DEFAULT_EXCEPTION_REPORTER_FILTER)
+    except ImportError:
+        configured = None
+    if configured is not None and issubclass(configured, SecretSafeExceptionReporterFilter):
+        return []
+    return [
+        checks.Warning(
+            "Django's error reports can show an SMTP password typed into the profile form "
+            "or an encryption key (with DEBUG on, its filter is off).",
+            hint=f"Set DEFAULT_EXCEPTION_REPORTER_FILTER = {_REPORTER_FILTER!r}.",
+            id="smtpconfig.W006",
+        )
+    ]

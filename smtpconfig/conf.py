@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from .exceptions import SMTPConfigImproperlyConfigured
 
@@ -17,6 +18,7 @@ from .exceptions import SMTPConfigImproperlyConfigured
 ENCRYPTION_KEYS_ENV = "SMTPCONFIG_ENCRYPTION_KEYS"
 
 
+@sensitive_variables("raw")
 def _keys_from_environment() -> list[str]:
     raw = os.environ.get(ENCRYPTION_KEYS_ENV, "")
     return [key.strip() for key in raw.split(",") if key.strip()]
@@ -55,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+@sensitive_variables("user_settings")
 def get_setting(name: str) -> Any:
     """Return the value of ``SMTPCONFIG[name]``, or its default.
 

@@ -6,7 +6,9 @@ Secrets are encrypted with Fernet (AES-128-CBC with HMAC-SHA256, from the
 ``SMTPCONFIG_ENCRYPTION_KEYS``): the first key encrypts, every key decrypts,
 which is what makes key rotation possible.
 
-Nothing here ever puts a secret or a key into an exception message.
+Nothing here ever puts a secret or a key into an exception message, and every
+function that holds a key or a secret in a local variable is marked with
+``sensitive_variables`` so that Django's error reports do not show it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def generate_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
+@sensitive_variables("keys")
 def configured_keys() -> list[str]:
     """Return the configured keys, newest first (possibly an empty list)."""
     keys = get_setting("ENCRYPTION_KEYS")
@@ -37,6 +40,7 @@ def configured_keys() -> list[str]:
 
 
 @functools.lru_cache(maxsize=8)
+@sensitive_variables("keys", "key", "fernets")
 def _fernet_for(keys: tuple[str, ...]) -> MultiFernet:
     fernets = []
     for position, key in enumerate(keys, start=1):
@@ -55,6 +59,7 @@ def _fernet_for(keys: tuple[str, ...]) -> MultiFernet:
     return MultiFernet(fernets)
 
 
+@sensitive_variables("keys")
 def _fernet() -> MultiFernet:
     keys = tuple(configured_keys())
     if not keys:
@@ -75,6 +80,7 @@ def encrypt(plaintext: str) -> str:
     return _fernet().encrypt(plaintext.encode("utf-8")).decode("ascii")
 
 
+@sensitive_variables()
 def decrypt(token: str) -> str:
     """Decrypt a token made by :func:`encrypt` with any configured key.
 
@@ -91,6 +97,7 @@ def decrypt(token: str) -> str:
         ) from None
 
 
+@sensitive_variables("keys")
 def is_current(token: str) -> bool:
     """Whether ``token`` is encrypted with the first (current) key."""
     keys = configured_keys()
