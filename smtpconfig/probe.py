@@ -25,6 +25,7 @@ from django.core.mail.utils import DNS_NAME
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .internal.network import addrinfo
 from .internal.network import connect as _connect
 from .internal.network import resolve as _resolve
 from .internal.smtp import PreconnectedSMTP
@@ -395,7 +396,9 @@ def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> 
         if isinstance(report.exception, ssl.SSLCertVerificationError):
             # Show the certificate that failed (its names, its dates): read it again
             # without verifying, on a new connection that sends nothing else.
-            report.certificate = _fetch_certificate(settings) or report.certificate
+            report.certificate = (
+                _fetch_certificate(settings, report.addresses) or report.certificate
+            )
         report.diagnosis = diagnose(report, settings)
     finally:
         client = conversation.client
@@ -410,12 +413,21 @@ def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> 
     return report
 
 
-def _fetch_certificate(settings: ProbeSettings) -> dict:
-    """The server's certificate, read without verification (for display only)."""
+def _fetch_certificate(settings: ProbeSettings, addresses: list[str] | None = None) -> dict:
+    """The server's certificate, read without verification (for display only).
+
+    Connects to ``addresses`` (the ones the probe resolved, so the same server
+    it spoke to, without a second look-up) or, without them, resolves the host
+    again; either way through the network policy, like every connection.
+    """
     host, timeout = settings.connect_host, float(settings.timeout)
     context = client_context(verify=False)
     try:
-        sock = socket.create_connection((host, settings.port), timeout)
+        if addresses:
+            candidates = addrinfo(addresses, settings.port)
+        else:
+            candidates = _resolve(host, settings.port, timeout)
+        sock, _address, _failures = _connect(host, candidates, timeout)
         with sock:
             if settings.security == Security.SSL:
                 with context.wrap_socket(sock, server_hostname=host) as tls:

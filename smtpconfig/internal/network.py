@@ -52,19 +52,24 @@ def _resolve_with_dnspython(host: str, port: int, timeout: float) -> list[tuple]
         answers = list(pool.map(lambda rtype: lookup(resolver, host, rtype), ("AAAA", "A")))
     addresses = [record for answer in answers for record in answer.records]
     if addresses:
-        return [
-            (
-                socket.AF_INET6 if ":" in address else socket.AF_INET,
-                socket.SOCK_STREAM,
-                6,
-                "",
-                (address, port),
-            )
-            for address in addresses
-        ]
+        return addrinfo(addresses, port)
     if any(answer.status == "timeout" for answer in answers):
         raise TimeoutError(_("no answer from DNS within %(timeout)s s") % {"timeout": timeout})
     raise socket.gaierror(socket.EAI_NONAME, _("Name or service not known"))
+
+
+def addrinfo(addresses: list[str], port: int) -> list[tuple]:
+    """``getaddrinfo``-style tuples for addresses already known (for :func:`connect`)."""
+    return [
+        (
+            socket.AF_INET6 if ":" in address else socket.AF_INET,
+            socket.SOCK_STREAM,
+            6,
+            "",
+            (address, port),
+        )
+        for address in addresses
+    ]
 
 
 def _getaddrinfo(host: str, port: int, timeout: float) -> list[tuple]:
