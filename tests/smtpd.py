@@ -249,6 +249,8 @@ def scripted_server(
     *,
     after_data: bytes | None = b"250 2.0.0 OK\r\n",
     close_after_data: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 0,
 ):
     """A raw TCP server that greets with ``greeting`` and answers commands from ``replies``.
 
@@ -258,13 +260,14 @@ def scripted_server(
     with ``close_after_data``, drops the connection. For the behaviour aiosmtpd
     cannot be made to show (a 421 greeting, a drop at a chosen moment).
     ``received`` on the yielded object counts the messages read, ``connections``
-    the clients accepted (their addresses).
+    the clients accepted (their addresses). It listens on ``host`` (127.0.0.1 or
+    ::1) at ``port`` (0: a free one).
     """
     replies = replies or {}
     received: list[bytes] = []
     connections: list[tuple] = []
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((host, port))
     sock.listen(8)
     sock.settimeout(0.1)
     stop = threading.Event()
