@@ -340,8 +340,10 @@ def _record_tls(report: ProbeReport, sock: ssl.SSLSocket) -> str:
     report.tls = {"version": sock.version() or "", "cipher": cipher[0] if cipher else ""}
     report.certificate = describe_certificate(sock.getpeercert(binary_form=True))
     detail = _("%(version)s, %(cipher)s") % report.tls
-    if report.certificate:
+    if report.certificate.get("subject"):
         detail += "; " + _("certificate for %(subject)s issued by %(issuer)s") % report.certificate
+    if report.certificate.get("note"):
+        detail += "; " + report.certificate["note"]
     return detail
 
 
