@@ -45,8 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "DNS_TIMEOUT": 1.5,
     # Ports "Detect settings" tries on guessed hosts (smtp.<domain>, mail.<domain>).
     "DISCOVERY_PORTS": [465, 587],
-    # Networks no test, discovery or send may connect to (link-local: cloud metadata).
-    "BLOCKED_NETWORKS": ["169.254.0.0/16", "fe80::/10"],
+    # Networks no test, discovery or send may connect to: link-local (most clouds' metadata
+    # service, 169.254.169.254), AWS's IPv6 metadata address and Alibaba Cloud's.
+    "BLOCKED_NETWORKS": ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32"],
     # Host names or addresses exempt from BLOCKED_NETWORKS.
     "ALLOWED_HOSTS": [],
     # Test emails, connection checks and "Detect settings" one user may run per minute in

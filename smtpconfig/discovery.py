@@ -9,7 +9,8 @@ came from and how sure it is:
 3. RFC 8314 / RFC 6186 SRV records, ``_submissions._tcp`` (implicit TLS) and
    ``_submission._tcp`` (STARTTLS);
 4. a bounded guess of ``smtp.<domain>`` and ``mail.<domain>`` on ports 465
-   and 587, kept only where an SMTP server really greets.
+   and 587, kept only where an SMTP server really greets; resolved and
+   connected to as the probe does it, so never in a blocked network.
 
 It answers within :data:`TIME_BUDGET` seconds even when DNS does not answer,
 and says so in its notes when it could not look.
@@ -25,7 +26,9 @@ from dataclasses import asdict, dataclass, field
 from django.utils.translation import gettext as _
 
 from .conf import get_setting
+from .internal.network import open_connection
 from .internal.resolver import Answer, lookup, make_resolver
+from .internal.smtp import PreconnectedSMTP
 from .internal.tls import client_context
 from .models import Security
 from .presets import Preset, preset_for_address, preset_for_mx
@@ -131,45 +134,49 @@ def _srv_candidates(answer: Answer, security: str, address: str, service: str) -
     ]
 
 
-def _greets(host: str, port: int, security: str, timeout: float) -> bool:
-    """Whether an SMTP server greets on ``host:port`` (TLS first for SSL/TLS)."""
+def _greets(host: str, port: int, security: str, deadline: float) -> bool:
+    """Whether an SMTP server greets on ``host:port`` (TLS first for SSL/TLS) before ``deadline``.
+
+    The host is resolved and connected to as the probe does it, through the
+    network policy: a guess that resolves into a blocked network is never
+    contacted.
+    """
+    try:
+        sock, _address = open_connection(host, port, max(0.1, deadline - time.monotonic()))
+    except OSError:
+        return False
     try:
         if security == Security.SSL:
-            client = smtplib.SMTP_SSL(
-                host, port, timeout=timeout, context=client_context(verify=False)
-            )
-        else:
-            client = smtplib.SMTP(host, port, timeout=timeout)
+            sock = client_context(verify=False).wrap_socket(sock, server_hostname=host)
+        sock.settimeout(max(0.1, deadline - time.monotonic()))
+        client = PreconnectedSMTP(sock, server_hostname=host, timeout=sock.gettimeout())
+        code, _greeting = client.connect(host, port)
     except (OSError, smtplib.SMTPException):
+        sock.close()
         return False
     try:
         client.quit()
     except (OSError, smtplib.SMTPException):
         client.close()
-    return True
+    return code == 220
 
 
-def _guesses(domain: str, address: str, deadline: float, resolve) -> list[Candidate]:
+def _guesses(domain: str, address: str, deadline: float) -> list[Candidate]:
     """smtp.<domain> / mail.<domain> on the discovery ports, if a server greets there."""
     ports = [int(port) for port in get_setting("DISCOVERY_PORTS")]
-    options = []
-    for prefix in _GUESS_PREFIXES:
-        host = f"{prefix}.{domain}"
-        addresses = resolve(host)
-        if not addresses:
-            continue
-        for port in ports:
-            security = Security.SSL if port == 465 else Security.STARTTLS
-            options.append((host, addresses[0], port, security))
+    options = [
+        (f"{prefix}.{domain}", port, Security.SSL if port == 465 else Security.STARTTLS)
+        for prefix in _GUESS_PREFIXES
+        for port in ports
+    ]
     if not options:
         return []
-    remaining = max(0.1, deadline - time.monotonic())
     with ThreadPoolExecutor(max_workers=len(options)) as pool:
         futures = {
-            pool.submit(_greets, ip, port, security, remaining): (host, port, security)
-            for host, ip, port, security in options
+            pool.submit(_greets, host, port, security, deadline): (host, port, security)
+            for host, port, security in options
         }
-        done, _pending = wait(futures, timeout=remaining)
+        done, _pending = wait(futures, timeout=max(0.1, deadline - time.monotonic()))
     found = []
     for future, (host, port, security) in futures.items():
         if future in done and future.result():
@@ -185,8 +192,7 @@ def _guesses(domain: str, address: str, deadline: float, resolve) -> list[Candid
                     _("An SMTP server answered at this usual name and port."),
                 )
             )
-    order = {(host, port): index for index, (host, _ip, port, _s) in enumerate(options)}
-    return sorted(found, key=lambda candidate: order[(candidate.host, candidate.port)])
+    return found
 
 
 def discover(address: str) -> DiscoveryResult:
@@ -271,12 +277,7 @@ def discover(address: str) -> DiscoveryResult:
     )
 
     if result.dns_answered and mx.status != "nxdomain" and time.monotonic() < deadline - 0.3:
-
-        def resolve(host: str) -> list[str]:
-            answer = lookup(resolver, host, "A")
-            return [record for record in answer.records]
-
-        guesses = _guesses(domain_ascii, address, deadline, resolve)
+        guesses = _guesses(domain_ascii, address, deadline)
         known = {(candidate.host, candidate.port) for candidate in result.candidates}
         result.candidates += [c for c in guesses if (c.host, c.port) not in known]
     elif result.dns_answered and mx.status != "nxdomain":

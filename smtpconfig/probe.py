@@ -9,15 +9,12 @@ backend's error reports all share this one account of what happened.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import smtplib
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,12 +25,12 @@ from django.core.mail.utils import DNS_NAME
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .conf import get_setting
-from .internal.resolver import lookup, make_resolver
+from .internal.network import addrinfo
+from .internal.network import connect as _connect
+from .internal.network import resolve as _resolve
 from .internal.smtp import PreconnectedSMTP
 from .internal.tls import client_context, describe_certificate
 from .models import Security, format_sender
-from .network_policy import BlockedAddress, check_address
 
 if TYPE_CHECKING:
     from .diagnosis import Diagnosis
@@ -338,102 +335,15 @@ class _Conversation:
         self.report.steps.append(record)
 
 
-def _resolve(host: str, port: int, timeout: float) -> list[tuple]:
-    """The host's addresses, through ``SMTPCONFIG["DNS_NAMESERVERS"]`` if set, else the system's."""
-    if get_setting("DNS_NAMESERVERS"):
-        return _resolve_with_dnspython(host, port, timeout)
-    return _getaddrinfo(host, port, timeout)
-
-
-def _resolve_with_dnspython(host: str, port: int, timeout: float) -> list[tuple]:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return _getaddrinfo(host, port, timeout)  # a literal address: nothing to look up
-    name = host.lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return _getaddrinfo("localhost", port, timeout)  # RFC 6761: always loopback
-    resolver = make_resolver(timeout)
-    # Both families at once: one after the other, a silent server would take twice the timeout.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        answers = list(pool.map(lambda rtype: lookup(resolver, host, rtype), ("AAAA", "A")))
-    addresses = [record for answer in answers for record in answer.records]
-    if addresses:
-        return [
-            (
-                socket.AF_INET6 if ":" in address else socket.AF_INET,
-                socket.SOCK_STREAM,
-                6,
-                "",
-                (address, port),
-            )
-            for address in addresses
-        ]
-    if any(answer.status == "timeout" for answer in answers):
-        raise TimeoutError(_("no answer from DNS within %(timeout)s s") % {"timeout": timeout})
-    raise socket.gaierror(socket.EAI_NONAME, _("Name or service not known"))
-
-
-def _getaddrinfo(host: str, port: int, timeout: float) -> list[tuple]:
-    """getaddrinfo bounded by ``timeout`` (the system resolver has no time limit)."""
-    outcome: dict[str, Any] = {}
-
-    def lookup() -> None:
-        try:
-            outcome["addresses"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=lookup, name="smtpconfig-resolve", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise TimeoutError(_("no answer from DNS within %(timeout)s s") % {"timeout": timeout})
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["addresses"]
-
-
-def _connect(
-    host: str, addresses: list[tuple], timeout: float
-) -> tuple[socket.socket, str, list[str]]:
-    """Connect to the first allowed address that answers within the shared time budget."""
-    deadline = time.monotonic() + timeout
-    failures: list[str] = []
-    last_error: OSError = TimeoutError(_("timed out"))
-    for family, socktype, proto, _canonname, sockaddr in addresses:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        try:
-            check_address(host, str(sockaddr[0]))
-        except BlockedAddress as exc:
-            last_error = exc
-            failures.append(f"{sockaddr[0]}: {exc}")
-            continue
-        sock = socket.socket(family, socktype, proto)
-        sock.settimeout(remaining)
-        try:
-            sock.connect(sockaddr)
-        except OSError as exc:
-            sock.close()
-            last_error = exc
-            failures.append(f"{sockaddr[0]}: {describe_exception(exc)}")
-            continue
-        sock.settimeout(timeout)
-        return sock, sockaddr[0], failures
-    raise last_error
-
-
 def _record_tls(report: ProbeReport, sock: ssl.SSLSocket) -> str:
     cipher = sock.cipher()
     report.tls = {"version": sock.version() or "", "cipher": cipher[0] if cipher else ""}
     report.certificate = describe_certificate(sock.getpeercert(binary_form=True))
     detail = _("%(version)s, %(cipher)s") % report.tls
-    if report.certificate:
+    if report.certificate.get("subject"):
         detail += "; " + _("certificate for %(subject)s issued by %(issuer)s") % report.certificate
+    if report.certificate.get("note"):
+        detail += "; " + report.certificate["note"]
     return detail
 
 
@@ -488,7 +398,9 @@ def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> 
         if isinstance(report.exception, ssl.SSLCertVerificationError):
             # Show the certificate that failed (its names, its dates): read it again
             # without verifying, on a new connection that sends nothing else.
-            report.certificate = _fetch_certificate(settings) or report.certificate
+            report.certificate = (
+                _fetch_certificate(settings, report.addresses) or report.certificate
+            )
         report.diagnosis = diagnose(report, settings)
     finally:
         client = conversation.client
@@ -503,12 +415,21 @@ def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> 
     return report
 
 
-def _fetch_certificate(settings: ProbeSettings) -> dict:
-    """The server's certificate, read without verification (for display only)."""
+def _fetch_certificate(settings: ProbeSettings, addresses: list[str] | None = None) -> dict:
+    """The server's certificate, read without verification (for display only).
+
+    Connects to ``addresses`` (the ones the probe resolved, so the same server
+    it spoke to, without a second look-up) or, without them, resolves the host
+    again; either way through the network policy, like every connection.
+    """
     host, timeout = settings.connect_host, float(settings.timeout)
     context = client_context(verify=False)
     try:
-        sock = socket.create_connection((host, settings.port), timeout)
+        if addresses:
+            candidates = addrinfo(addresses, settings.port)
+        else:
+            candidates = _resolve(host, settings.port, timeout)
+        sock, _address, _failures = _connect(host, candidates, timeout)
         with sock:
             if settings.security == Security.SSL:
                 with context.wrap_socket(sock, server_hostname=host) as tls:

@@ -249,6 +249,8 @@ def scripted_server(
     *,
     after_data: bytes | None = b"250 2.0.0 OK\r\n",
     close_after_data: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 0,
 ):
     """A raw TCP server that greets with ``greeting`` and answers commands from ``replies``.
 
@@ -257,12 +259,15 @@ def scripted_server(
     DATA it reads the message, then sends ``after_data`` (None: no reply) and,
     with ``close_after_data``, drops the connection. For the behaviour aiosmtpd
     cannot be made to show (a 421 greeting, a drop at a chosen moment).
-    ``received`` on the yielded object counts the messages read.
+    ``received`` on the yielded object counts the messages read, ``connections``
+    the clients accepted (their addresses). It listens on ``host`` (127.0.0.1 or
+    ::1) at ``port`` (0: a free one).
     """
     replies = replies or {}
     received: list[bytes] = []
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    connections: list[tuple] = []
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((host, port))
     sock.listen(8)
     sock.settimeout(0.1)
     stop = threading.Event()
@@ -304,15 +309,16 @@ def scripted_server(
     def serve() -> None:
         while not stop.is_set():
             try:
-                connection, _ = sock.accept()
+                connection, peer = sock.accept()
             except OSError:
                 continue
+            connections.append(peer)
             threading.Thread(target=talk, args=(connection,), daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield ScriptedServer(sock.getsockname()[1], received)
+        yield ScriptedServer(sock.getsockname()[1], received, connections)
     finally:
         stop.set()
         thread.join(2)
@@ -323,3 +329,4 @@ def scripted_server(
 class ScriptedServer:
     port: int
     received: list[bytes]
+    connections: list[tuple] = field(default_factory=list)

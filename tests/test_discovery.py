@@ -178,6 +178,25 @@ def test_guess_is_kept_only_where_a_server_greets(use_dns, settings, plain_serve
     assert result.candidates[0].confidence == "low"
 
 
+def test_a_guess_in_a_blocked_network_is_never_contacted(use_dns, settings):
+    """smtp.<domain> resolving into a blocked network: no connection, no candidate."""
+    from .smtpd import PLAIN_REPLIES, scripted_server
+
+    with scripted_server(b"220 smtp.guess.test ESMTP\r\n", PLAIN_REPLIES) as server:
+        settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DISCOVERY_PORTS": [server.port]}
+        # Not blocked, the guess is confirmed: a server does greet there.
+        assert [c.host for c in discover("me@guess.test").candidates] == ["smtp.guess.test"]
+        assert len(server.connections) == 1
+
+        settings.SMTPCONFIG = {
+            **settings.SMTPCONFIG,
+            "BLOCKED_NETWORKS": ["127.0.0.0/8", "::1/128"],
+        }
+        result = discover("me@guess.test")
+        assert result.candidates == []
+        assert len(server.connections) == 1
+
+
 def test_domain_that_does_not_exist(use_dns):
     result = discover("x@missing.test")
     assert result.candidates == []
