@@ -7,8 +7,8 @@ from django.core import checks
 from django.utils.module_loading import import_string
 
 from . import crypto
-from .error_reports import SecretSafeExceptionReporterFilter
 from .conf import ENCRYPTION_KEYS_ENV, unknown_options
+from .error_reports import SecretSafeExceptionReporterFilter
 from .exceptions import InvalidEncryptionKey
 
 _KEY_HINT = (
