@@ -9,7 +9,7 @@ PORT ?= 8000
 WORKERS ?= 2
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-postgres lint format install setup clean
+.PHONY: run test test-postgres lint format install setup clean screenshots
 
 # Reinstalls only when pyproject.toml changes, so a second `make run` starts quickly.
 $(INSTALLED): pyproject.toml
@@ -38,6 +38,11 @@ run: setup
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Refresh the README's pictures in docs/screenshots/ from the browser tests (a plain test
+# run writes them under var/test-screenshots/, so it never changes tracked files).
+screenshots: install
+	SMTPCONFIG_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/test_browser.py $(PYTEST_ARGS)
 
 # The same suite on PostgreSQL (pytest-django creates and drops a test_* database).
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
