@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
@@ -9,9 +11,10 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import crypto, secret_binding
 from .exceptions import SMTPConfigImproperlyConfigured
-from .models import SMTPProfile
+from .models import Security, SMTPProfile
 from .presets import PRESETS, get_preset
 from .probe import ProbeSettings
+from .validators import HeaderSafeValidator, validate_smtp_host
 
 
 def _destination(profile: SMTPProfile) -> dict:
@@ -22,9 +25,16 @@ class SenderInput(forms.EmailInput):
     """The sender address, with a "Detect settings" button beside it."""
 
     template_name = "smtpconfig/widgets/sender_input.html"
+    #: Where "Detect settings" posts (the admin sets it; blank: the form's own URL).
+    detect_url = ""
 
     def __init__(self, attrs=None):
         super().__init__(attrs={"class": "vTextField", **(attrs or {})})
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        context["widget"]["detect_url"] = self.detect_url
+        return context
 
 
 class SMTPProfileForm(forms.ModelForm):
@@ -95,8 +105,15 @@ class SMTPProfileForm(forms.ModelForm):
             "ca_certificate": forms.Textarea(attrs={"rows": 4, "class": "vLargeTextField"}),
         }
 
+    #: Where the sender field's "Detect settings" button posts (set by the admin).
+    detect_url = ""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if isinstance(
+            self.fields.get("from_email", None) and self.fields["from_email"].widget, SenderInput
+        ):
+            self.fields["from_email"].widget.detect_url = self.detect_url
         # Checked in clean(), after a preset has had its chance to fill it in.
         if "host" in self.fields:
             self.fields["host"].required = False
@@ -247,3 +264,47 @@ class SMTPProfileForm(forms.ModelForm):
             profile_name=data.get("name", ""),
             allow_plaintext_auth=data.get("allow_plaintext_auth", False),
         )
+
+
+class CandidateSettingsForm(forms.Form):
+    """A candidate's settings posted back by "Use these settings" (without JavaScript).
+
+    The values come from the page, so they are validated like the profile's
+    own fields: a forged, truncated or absurd candidate is refused.
+    """
+
+    host = forms.CharField(max_length=255, validators=[validate_smtp_host])
+    port = forms.IntegerField(min_value=1, max_value=65535)
+    security = forms.ChoiceField(choices=Security.choices)
+    username = forms.CharField(max_length=254, required=False, validators=[HeaderSafeValidator()])
+    preset = forms.CharField(max_length=50, required=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> CandidateSettingsForm:
+        """The form bound to a candidate's JSON (unreadable JSON binds nothing: invalid)."""
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            data = None
+        if not isinstance(data, dict):
+            data = {}
+        return cls(data={key: _as_text(value) for key, value in data.items()})
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"]
+        try:
+            username.encode("utf-8")  # a JSON-escaped lone surrogate cannot be
+        except UnicodeEncodeError:
+            raise forms.ValidationError(_("Enter a valid user name."), code="invalid") from None
+        return username
+
+    def clean_preset(self) -> str:
+        preset = self.cleaned_data["preset"]
+        return preset if get_preset(preset) else ""
+
+
+def _as_text(value) -> str:
+    """A JSON value as a form would have received it: numbers and text only."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return ""
+    return str(value)

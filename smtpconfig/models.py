@@ -34,6 +34,10 @@ class Security(models.TextChoices):
     SSL = "ssl", _("SSL/TLS")
 
 
+#: The port each encrypted mode usually runs on (RFC 8314: 465; RFC 6409: 587).
+STANDARD_PORTS = {Security.SSL: 465, Security.STARTTLS: 587}
+
+
 def _default_timeout() -> int:
     from .conf import get_setting
 

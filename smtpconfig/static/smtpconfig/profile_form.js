@@ -17,7 +17,8 @@
   function postForm(form, button) {
     const data = new FormData(form);
     data.append(button.name, button.value);
-    return fetch(form.action || window.location.href, {
+    // The button's own view (formaction), else the page.
+    return fetch(button.formAction || form.action || window.location.href, {
       method: "POST",
       body: data,
       credentials: "same-origin",
@@ -216,6 +217,7 @@
       marker.name = button.name;
       marker.value = button.value;
       form.appendChild(marker);
+      if (button.formAction) form.action = button.formAction;
       HTMLFormElement.prototype.submit.call(form);
     }
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from django.core.cache import cache
 from django.utils.translation import gettext as _
 
-from .conf import get_setting
+from ..conf import get_setting
 
 logger = logging.getLogger("smtpconfig")
 

@@ -1,0 +1,254 @@
+"""The admin for SMTP profiles: the list, the grouped form, and its views' URLs."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.template.defaultfilters import date as date_filter
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_post_parameters
+
+from ..forms import SMTPProfileForm
+from ..models import STANDARD_PORTS, Security, SMTPProfile
+from ..presets import PRESETS
+from .banners import profile_banners
+from .columns import ProfileColumns
+from .history import ProfileHistory
+from .views import (
+    CHECK_CONNECTION,
+    DETECT,
+    FORM_DATA_ATTRIBUTE,
+    SEND_TEST,
+    TEST_RECIPIENT_FIELD,
+    USE_SETTINGS,
+    DetectSettingsView,
+    ProfileTestView,
+    UseSettingsView,
+    bind_form_class,
+)
+
+
+def _without(fieldsets, field_name: str) -> list:
+    """``fieldsets`` without ``field_name``."""
+    return [
+        (name, {**options, "fields": [f for f in options["fields"] if f != field_name]})
+        for name, options in fieldsets
+    ]
+
+
+@admin.register(SMTPProfile)
+class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
+    form = SMTPProfileForm
+    save_on_top = True  # so that Enter in a field saves rather than sends a test
+    list_display = [
+        "name",
+        "order_column",
+        "server_column",
+        "security_column",
+        "sender_column",
+        "is_default",
+        "enabled",
+        "last_test_column",
+    ]
+    list_display_links = ["name"]
+    # A site has a handful of profiles: a filter sidebar would only squeeze the table.
+    search_fields = ["name", "host", "from_email", "username"]
+    readonly_fields = [
+        "created_at",
+        "updated_at",
+        "last_test_column",
+        "last_test_details",
+        "sender_domain_health",
+    ]
+    actions = ["make_default"]
+
+    fieldsets = (
+        (None, {"fields": ["name"]}),
+        (
+            gettext_lazy("Server"),
+            {"fields": ["preset", "preset_region", "host", "port", "security"]},
+        ),
+        (
+            gettext_lazy("Authentication"),
+            {"fields": ["username", "password", "clear_password"]},
+        ),
+        (
+            gettext_lazy("Sender"),
+            {"fields": ["from_name", "from_email", "reply_to", "sender_domain_health"]},
+        ),
+        (
+            gettext_lazy("Options"),
+            {
+                "fields": [
+                    "timeout",
+                    "verify_certificate",
+                    "allow_plaintext_auth",
+                    "ca_certificate",
+                    "test_recipient",
+                    "enabled",
+                    "is_default",
+                ]
+            },
+        ),
+        (
+            gettext_lazy("Routing and failover"),
+            {"fields": ["priority", "sender_domains"]},
+        ),
+        (
+            gettext_lazy("History"),
+            {"fields": ["created_at", "updated_at", "last_test_column", "last_test_details"]},
+        ),
+    )
+
+    class Media:
+        css = {"all": ["smtpconfig/admin.css"]}
+        js = ["smtpconfig/profile_form.js"]
+
+    # URLs: the page's own views beside Django's.
+
+    #: Each view of the page, by its URL name's suffix and the button that posts to it.
+    page_views = {
+        "test": (ProfileTestView, (SEND_TEST, CHECK_CONNECTION)),
+        "detect": (DetectSettingsView, (DETECT,)),
+        "use_settings": (UseSettingsView, (USE_SETTINGS,)),
+    }
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        urls = []
+        for suffix, (view_class, _buttons) in self.page_views.items():
+            view = self.admin_site.admin_view(view_class(self))
+            slug = suffix.replace("_", "-")
+            urls += [
+                path(f"add/{slug}/", view, name=f"{prefix}_add_{suffix}"),
+                path(f"<path:object_id>/{slug}/", view, name=f"{prefix}_{suffix}"),
+            ]
+        return urls + super().get_urls()
+
+    def view_url(self, suffix: str, object_id=None) -> str:
+        """The URL of one of the page's views, for the add page or a profile."""
+        prefix = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}"
+        if object_id is None:
+            return reverse(f"{prefix}_add_{suffix}")
+        return reverse(f"{prefix}_{suffix}", args=[quote(unquote(str(object_id)))])
+
+    # The form.
+
+    def get_object(self, request, object_id, from_field=None):
+        """The profile, fetched once per request: the banners, the test panel and
+        Django's change view all ask for it before the form touches it."""
+        fetched = request.__dict__.setdefault("_smtpconfig_objects", {})
+        key = (object_id, from_field)
+        if key not in fetched:
+            fetched[key] = super().get_object(request, object_id, from_field)
+        return fetched[key]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        form_class.detect_url = self.view_url("detect", obj.pk if obj else None)
+        bound = getattr(request, FORM_DATA_ATTRIBUTE, None)
+        if bound is not None:  # a page view shows the posted values again
+            data, files, validate = bound
+            form_class = bind_form_class(form_class, data, files, validate=validate)
+        return form_class
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:  # nothing to show under History, nor a saved domain, yet
+            fieldsets = [fs for fs in fieldsets if "created_at" not in fs[1]["fields"]]
+            fieldsets = _without(fieldsets, "sender_domain_health")
+        if obj is None or not obj.has_password:  # nothing to clear
+            fieldsets = _without(fieldsets, "clear_password")
+        return fieldsets
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "GET":
+            for level, text in profile_banners(SMTPProfile.objects.all()):
+                self.message_user(request, text, level)
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET" and not hasattr(request, FORM_DATA_ATTRIBUTE):
+            profile = self.get_object(request, unquote(object_id))
+            if profile is not None:
+                for level, text in profile_banners([profile], single=True):
+                    self.message_user(request, text, level)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @method_decorator(sensitive_post_parameters("password"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST":
+            # A button posted to the page itself (an older page, or a client without
+            # formaction support) goes to its view.
+            for view_class, buttons in self.page_views.values():
+                if any(button in request.POST for button in buttons):
+                    return view_class(self)(request, object_id)
+        extra_context = {**self.page_context(request, object_id), **(extra_context or {})}
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def page_context(self, request, object_id) -> dict:
+        """The test panel and the presets, for the change form template."""
+        profile = self.get_object(request, unquote(object_id)) if object_id else None
+        recipient = request.POST.get(TEST_RECIPIENT_FIELD)
+        if recipient is None:
+            recipient = (profile.test_recipient if profile else "") or request.user.email
+        return {
+            "smtp_can_test": self.has_test_permission(request, profile),
+            "smtp_presets": [preset.as_dict() for preset in PRESETS],
+            "smtp_test_to": recipient,
+            "smtp_test_url": self.view_url("test", object_id),
+            "smtp_test_recipient_field": TEST_RECIPIENT_FIELD,
+            "smtp_send_test": SEND_TEST,
+            "smtp_check_connection": CHECK_CONNECTION,
+        }
+
+    def has_test_permission(self, request, obj=None) -> bool:
+        """Whether the user may test the values in this form.
+
+        A test sends the form's values, which only a user who may save them
+        can set: the ``send_test_email`` permission plus change permission
+        (add permission on the add page). A view-only user sees no buttons.
+        """
+        if not request.user.has_perm(f"{self.opts.app_label}.send_test_email"):
+            return False
+        if obj is None:
+            return self.has_add_permission(request)
+        return self.has_change_permission(request, obj)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.last_test_at:
+            context.setdefault(
+                "smtp_last_test_when", date_filter(obj.last_test_at, "DATETIME_FORMAT")
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def save_model(self, request, obj, form, change):
+        demoted = []
+        if obj.is_default and "is_default" in form.changed_data:
+            demoted = self.other_defaults(obj)
+        super().save_model(request, obj, form, change)
+        self.log_demoted(request, demoted, obj)
+        if obj.security == Security.NONE and obj.username and obj.allow_plaintext_auth:
+            self.message_user(
+                request,
+                _(
+                    "“%(name)s” sends its password unencrypted: anyone on the network path "
+                    "can read it."
+                )
+                % {"name": obj.name},
+                messages.WARNING,
+            )
+        expected = {port: mode for mode, port in STANDARD_PORTS.items()}.get(obj.port)
+        if expected and expected != obj.security:
+            self.message_user(
+                request,
+                _(
+                    "Port %(port)s usually goes with %(mode)s: if the test fails with “wrong "
+                    "version number” or a timeout, change the SSL/TLS mode."
+                )
+                % {"port": obj.port, "mode": Security(expected).label},
+                messages.WARNING,
+            )
