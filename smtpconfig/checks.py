@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core import checks
+from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
 from . import crypto
 from .conf import ENCRYPTION_KEYS_ENV, unknown_options
 from .error_reports import SecretSafeExceptionReporterFilter
 from .exceptions import InvalidEncryptionKey
+from .models import SMTPProfile
 
 _KEY_HINT = (
     "Make a key with 'python manage.py smtp_generate_key' and set it in the environment "
@@ -65,10 +67,6 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 def check_stored_secrets(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """W003: passwords under an old key; W004: passwords no configured key can read;
     W005: passwords not sealed to their profile's current server settings."""
-    from django.db import DatabaseError
-
-    from .models import SMTPProfile
-
     try:
         keys = crypto.configured_keys()
         if not keys:

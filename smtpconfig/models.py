@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from email.headerregistry import Address
 
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -13,9 +12,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from . import crypto, secret_binding
+from .conf import get_setting
 from .exceptions import SecretUnreadable
 from .validators import (
     HeaderSafeValidator,
+    split_domains,
     validate_domain_list,
     validate_pem_certificates,
     validate_smtp_host,
@@ -39,20 +40,7 @@ STANDARD_PORTS = {Security.SSL: 465, Security.STARTTLS: 587}
 
 
 def _default_timeout() -> int:
-    from .conf import get_setting
-
     return int(get_setting("DEFAULT_TIMEOUT"))
-
-
-def split_domains(text: str) -> list[str]:
-    """Domains from a list separated by spaces or commas, lower case, without duplicates."""
-    return list(
-        dict.fromkeys(
-            part.strip().lower().rstrip(".")
-            for part in re.split(r"[\s,;]+", text or "")
-            if part.strip()
-        )
-    )
 
 
 def format_server(host: str, port: int) -> str:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 
 from django.core.cache import caches
 from django.db import connections, router
+from django.utils.translation import gettext as _
 
 from .conf import get_setting
 from .exceptions import ProfileNotFound, SecretUnreadable
@@ -173,8 +175,6 @@ def named_profile(name: str, profiles: tuple[ResolvedProfile, ...]) -> ResolvedP
     for profile in profiles:
         if profile.name == name:
             return profile
-    from django.utils.translation import gettext as _
-
     disabled = SMTPProfile.objects.filter(name=name, enabled=False).exists()
     available = ", ".join(profile.name for profile in profiles)
     raise ProfileNotFound(
@@ -195,8 +195,6 @@ def named_profile(name: str, profiles: tuple[ResolvedProfile, ...]) -> ResolvedP
 
 def sender_domain(address: str) -> str:
     """The domain of an address such as ``Name <user@Example.com>``, lower case."""
-    from email.utils import parseaddr
-
     return parseaddr(address)[1].rpartition("@")[2].lower().rstrip(".")
 
 

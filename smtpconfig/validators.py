@@ -102,10 +102,19 @@ def validate_pem_certificates(value: str) -> None:
         ) from None
 
 
+def split_domains(text: str) -> list[str]:
+    """Domains from a list separated by spaces or commas, lower case, without duplicates."""
+    return list(
+        dict.fromkeys(
+            part.strip().lower().rstrip(".")
+            for part in re.split(r"[\s,;]+", text or "")
+            if part.strip()
+        )
+    )
+
+
 def validate_domain_list(value: str) -> None:
     """Accept domains separated by spaces or commas, such as ``example.com, example.org``."""
-    from .models import split_domains
-
     for domain in split_domains(value):
         if "@" in domain:
             raise ValidationError(
