@@ -13,6 +13,10 @@ class SMTPConfigConfig(AppConfig):
         from . import checks  # noqa: F401 (registers the system checks)
         from .models import SMTPProfile
         from .routing import profiles_changed
+        from .signals import profiles_updated
 
         post_save.connect(profiles_changed, sender=SMTPProfile, dispatch_uid="smtpconfig-saved")
         post_delete.connect(profiles_changed, sender=SMTPProfile, dispatch_uid="smtpconfig-deleted")
+        profiles_updated.connect(
+            profiles_changed, sender=SMTPProfile, dispatch_uid="smtpconfig-updated"
+        )

@@ -14,6 +14,7 @@ from django.utils.translation import pgettext_lazy
 from . import crypto, secret_binding
 from .conf import get_setting
 from .exceptions import SecretUnreadable
+from .signals import profiles_updated
 from .validators import (
     HeaderSafeValidator,
     split_domains,
@@ -68,6 +69,18 @@ def format_sender(display_name: str, address: str) -> str:
 
 
 class SMTPProfileQuerySet(models.QuerySet):
+    def update(self, **kwargs) -> int:
+        """Update, and tell every process that uses a shared cache to reload the profiles.
+
+        ``QuerySet.update()`` sends no ``post_save``; the database's own record
+        of changes (see :class:`ProfilesVersion`) needs no announcement, a
+        shared cache (``SMTPCONFIG["CACHE"]``) does.
+        """
+        rows = super().update(**kwargs)
+        if rows:
+            profiles_updated.send(sender=self.model)
+        return rows
+
     def enabled(self) -> SMTPProfileQuerySet:
         """Profiles that may be used to send mail."""
         return self.filter(enabled=True)
@@ -377,6 +390,27 @@ class SMTPProfile(models.Model):
     def sender(self) -> str:
         """The sender as it appears in a From header: ``Display Name <address>``."""
         return format_sender(self.from_name, self.from_email)
+
+
+class ProfilesVersion(models.Model):
+    """One row whose value changes whenever any SMTP profile changes, however it changes.
+
+    Database triggers (migration 0007, on SQLite and PostgreSQL) write a new
+    random value on every insert, update, delete or truncate of the profiles
+    table: a change made with ``save()``, ``QuerySet.update()``, another
+    process or raw SQL alike. Each process compares it, once per connection
+    it opens, with the value its snapshot of the profiles was read at.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("profiles version")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 class DeliveryOutcome(models.TextChoices):

@@ -2,11 +2,17 @@
 
 The enabled profiles are read and their passwords decrypted once per change,
 not once per message: :func:`enabled_profiles` keeps them in the process and
-only checks that they are still current. That check is one small aggregate
-query, or no query at all when ``SMTPCONFIG["CACHE"]`` names a Django cache
-shared by every process, in which saving or deleting a profile bumps a
-generation key. Either way a profile saved in the admin is used by the next
-connection opened in every worker process.
+only checks that they are still current, once per connection the backend
+opens. That check reads one row, :class:`~smtpconfig.models.ProfilesVersion`,
+which triggers in the database change on any change to the profiles table,
+made with ``save()``, ``QuerySet.update()``, another process or raw SQL.
+(On a database without those triggers it compares ``MAX(updated_at)`` and
+``COUNT(*)``, which ``update()`` and raw SQL can leave unchanged.)
+
+With ``SMTPCONFIG["CACHE"]`` (a Django cache shared by every process) the
+check makes no query: saves, updates and deletes through Django announce
+themselves there, and the value is read from the database again every few
+seconds, so that raw SQL is seen within that time.
 """
 
 from __future__ import annotations
@@ -22,9 +28,14 @@ from django.utils.translation import gettext as _
 
 from .conf import get_setting
 from .exceptions import ProfileNotFound, SecretUnreadable
-from .models import SMTPProfile, format_sender, format_server
+from .models import ProfilesVersion, SMTPProfile, format_sender, format_server
 
 _GENERATION_KEY = "smtpconfig:profiles:generation"
+# With a shared cache, how long a generation read from the database is trusted before
+# the next connection reads it again (bounds how late raw SQL changes are seen).
+_CACHED_GENERATION_SECONDS = 5
+# Databases on which migration 0007 keeps ProfilesVersion with triggers.
+_VERSIONED_VENDORS = ("sqlite", "postgresql")
 
 
 @dataclass(frozen=True)
@@ -102,17 +113,33 @@ def _shared_cache():
 
 
 def _current_generation() -> object:
+    """A value that changes whenever any profile changes (compared, never interpreted)."""
     cache = _shared_cache()
-    if cache is not None:
-        generation = cache.get(_GENERATION_KEY)
-        if generation is None:  # evicted or never set: start a new one
-            generation = secrets.token_hex(8)
-            cache.add(_GENERATION_KEY, generation, timeout=None)
-            generation = cache.get(_GENERATION_KEY, generation)
-        return generation
-    # Any save touches updated_at (auto_now); a delete changes the count.
+    if cache is None:
+        return _database_generation()
+    generation = cache.get(_GENERATION_KEY)
+    if generation is None:
+        # Expired (or evicted, or never set): seed it from the database, so that a
+        # change no signal announced (raw SQL) is seen within the key's lifetime.
+        generation = ("db", _database_generation())
+        cache.add(_GENERATION_KEY, generation, timeout=_CACHED_GENERATION_SECONDS)
+        generation = cache.get(_GENERATION_KEY, generation)
+    return generation
+
+
+def _database_generation() -> object:
     database = router.db_for_read(SMTPProfile)
-    quote = connections[database].ops.quote_name
+    connection = connections[database]
+    quote = connection.ops.quote_name
+    if connection.vendor in _VERSIONED_VENDORS:
+        # Kept by triggers on the profiles table (migration 0007): any change, any way.
+        sql = (
+            f"SELECT {quote('value')} FROM "  # noqa: S608 (model names only)
+            f"{quote(ProfilesVersion._meta.db_table)} WHERE {quote('id')} = 1"
+        )
+        row = _fetch_generation(database, sql)
+        return row if row is not None else "no version yet"
+    # Elsewhere: any save touches updated_at (auto_now); a delete changes the count.
     sql = (
         f"SELECT MAX({quote('updated_at')}), COUNT(*) "  # noqa: S608 (model names only)
         f"FROM {quote(SMTPProfile._meta.db_table)}"
@@ -120,7 +147,7 @@ def _current_generation() -> object:
     return _fetch_generation(database, sql)
 
 
-def _fetch_generation(database: str, sql: str) -> tuple:
+def _fetch_generation(database: str, sql: str) -> tuple | None:
     """Run the freshness query as cheaply as the database driver allows.
 
     This runs for every connection the backend opens, against a local relay
@@ -136,13 +163,15 @@ def _fetch_generation(database: str, sql: str) -> tuple:
         cursor = connection.connection.cursor()
         try:
             cursor.execute(sql)
-            return tuple(cursor.fetchone())
+            row = cursor.fetchone()
+            return tuple(row) if row is not None else None
         finally:
             cursor.close()
     except Exception:  # noqa: BLE001 - retried below the way Django does it
         with connection.cursor() as cursor:
             cursor.execute(sql)
-            return tuple(cursor.fetchone())
+            row = cursor.fetchone()
+            return tuple(row) if row is not None else None
 
 
 def enabled_profiles() -> tuple[ResolvedProfile, ...]:
@@ -162,12 +191,12 @@ def enabled_profiles() -> tuple[ResolvedProfile, ...]:
 
 
 def profiles_changed(**kwargs) -> None:
-    """Signal receiver: a profile was saved or deleted; every process must reload."""
+    """Signal receiver: profiles were saved, updated or deleted; every process must reload."""
     with _snapshot.lock:
         _snapshot.generation = None
     cache = _shared_cache()
     if cache is not None:
-        cache.set(_GENERATION_KEY, secrets.token_hex(8), timeout=None)
+        cache.set(_GENERATION_KEY, secrets.token_hex(8), timeout=_CACHED_GENERATION_SECONDS)
 
 
 def named_profile(name: str, profiles: tuple[ResolvedProfile, ...]) -> ResolvedProfile:

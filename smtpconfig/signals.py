@@ -8,9 +8,13 @@ failure happened while opening a connection).
 ``delivery_failed``: every profile tried failed and the message was not
 sent. Arguments: ``message``, ``attempts`` (a list of ``(profile name,
 error)``) and ``error`` (the whole story in one sentence).
+
+``profiles_updated`` (internal): profiles were changed with
+``QuerySet.update()``, which sends no ``post_save``.
 """
 
 from django.dispatch import Signal
 
 failover = Signal()
 delivery_failed = Signal()
+profiles_updated = Signal()
