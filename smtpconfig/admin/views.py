@@ -103,16 +103,26 @@ def form_for_post(model_admin, request, object_id, data=None):
     return obj, form_class(data, request.FILES, instance=instance)
 
 
-@method_decorator(sensitive_post_parameters("password"), name="__call__")
-class ProfileTestView:
-    """Test the values in the form, saved or not, and show the result."""
+class ProfilePageView:
+    """A view of the profile page: answers POSTs, shows the page itself for anything else."""
 
     def __init__(self, model_admin):
         self.model_admin = model_admin
 
+    @method_decorator(sensitive_post_parameters("password"))
     def __call__(self, request, object_id=None):
         if request.method != "POST":
             return self.model_admin.changeform_view(request, object_id)
+        return self.post(request, object_id)
+
+    def post(self, request, object_id):
+        raise NotImplementedError
+
+
+class ProfileTestView(ProfilePageView):
+    """Test the values in the form, saved or not, and show the result."""
+
+    def post(self, request, object_id):
         admin = self.model_admin
         try:
             obj, form = form_for_post(admin, request, object_id)
@@ -207,15 +217,10 @@ class ProfileTestView:
         )
 
 
-class DetectSettingsView:
+class DetectSettingsView(ProfilePageView):
     """Candidate settings for the sender address typed in the form."""
 
-    def __init__(self, model_admin):
-        self.model_admin = model_admin
-
-    def __call__(self, request, object_id=None):
-        if request.method != "POST":
-            return self.model_admin.changeform_view(request, object_id)
+    def post(self, request, object_id):
         admin = self.model_admin
         obj, form = form_for_post(admin, request, object_id)
         address = request.POST.get("from_email", "").strip()
@@ -260,15 +265,10 @@ class DetectSettingsView:
         )
 
 
-class UseSettingsView:
+class UseSettingsView(ProfilePageView):
     """Fill the form with a candidate's settings (without JavaScript); nothing is saved."""
 
-    def __init__(self, model_admin):
-        self.model_admin = model_admin
-
-    def __call__(self, request, object_id=None):
-        if request.method != "POST":
-            return self.model_admin.changeform_view(request, object_id)
+    def post(self, request, object_id):
         admin = self.model_admin
         candidate = CandidateSettingsForm.from_json(request.POST.get(USE_SETTINGS, ""))
         data = request.POST.copy()
