@@ -35,7 +35,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import delivery_log, signals
 from .diagnosis import diagnose_exception
-from .exceptions import SecretUnreadable
+from .exceptions import SecretUnreadable, SMTPProtocolError
 from .internal import smtp as smtp_clients
 from .internal.tls import client_context, new_client_context
 from .models import DeliveryOutcome, Security
@@ -118,9 +118,9 @@ def _opening_step(exc: BaseException, step: str) -> str:
     if isinstance(exc, ssl.SSLError):
         return "tls"
     if step == "connect" and isinstance(
-        exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError
+        exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError | SMTPProtocolError
     ):
-        return "ehlo"  # connected, but the greeting did not come (or was a refusal)
+        return "ehlo"  # connected, but the greeting did not come, was a refusal or broken
     return step
 
 
@@ -551,6 +551,8 @@ def _delivery_step(exc: BaseException, connection) -> str:
     if isinstance(exc, smtplib.SMTPDataError):
         return "data"
     last = getattr(connection, "last_command", "")
+    if last in ("ehlo", "helo"):
+        return "ehlo"  # smtplib greets inside sendmail() when the opening did not log in
     return last if last in ("mail", "rcpt", "data") else "mail"
 
 
@@ -559,6 +561,9 @@ def _may_fail_over(exc: BaseException, payload_sent: bool) -> bool:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _reply in exc.recipients.values()]
         return bool(codes) and all(400 <= code < 500 for code in codes)
+    if isinstance(exc, SMTPProtocolError):
+        # A reply the client could not read: like a break, safe before the message.
+        return not payload_sent
     code = getattr(exc, "smtp_code", None)
     if isinstance(code, int):
         # A temporary refusal, even of the message itself, means the server does not have it.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
 
+from .exceptions import SMTPProtocolError
 from .models import Security
 from .presets import known_error_for
 
@@ -78,6 +79,8 @@ def diagnose(report: ProbeReport, settings: ProbeSettings) -> Diagnosis | None:
     if step is None:
         return None
     exc = report.exception
+    if isinstance(exc, SMTPProtocolError):
+        return _protocol_error(exc, settings)
     code, reply = _reply(exc)
     if code is not None and 400 <= code < 500 and step.name != "auth":
         return _temporary(code, reply)
@@ -118,6 +121,19 @@ def _no_answer(step, settings) -> Diagnosis:
         % {"host": settings.host, "timeout": settings.timeout},
         field="timeout",
         temporary=True,
+    )
+
+
+def _protocol_error(exc: SMTPProtocolError, settings) -> Diagnosis:
+    return Diagnosis(
+        code="protocol_error",
+        problem=_("%(host)s is not a well-behaved SMTP server: %(error)s.")
+        % {"host": settings.host, "error": exc},
+        fix=_(
+            "Check the server name and port. If they are right, the server (or a proxy or "
+            "filter in front of it) is broken: ask its administrator."
+        ),
+        field="host",
     )
 
 

@@ -2,7 +2,11 @@
 
 Configuration problems subclass :class:`ImproperlyConfigured` and are kept out
 of the send-error hierarchy, so that ``fail_silently`` never swallows them.
+Send errors subclass the ``smtplib`` or ``OSError`` exception a caller already
+catches.
 """
+
+import smtplib
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -29,3 +33,25 @@ class SecretUnreadable(SMTPConfigImproperlyConfigured):
 
 class ProfileNotFound(SMTPConfigImproperlyConfigured):
     """The SMTP profile asked for does not exist or is disabled."""
+
+
+# Send errors: raised by the SMTP client under both the backend and the test, so that
+# the backend handles them like any other failure (fail_silently, failover, the log).
+
+
+class SMTPProtocolError(smtplib.SMTPResponseException):
+    """The server's reply breaks SMTP, so the client stopped reading it.
+
+    ``smtp_code`` is -1, as smtplib gives for a reply code it cannot read; the
+    text says what was wrong and never holds the reply itself.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(-1, message)
+
+    def __str__(self) -> str:
+        return str(self.smtp_error)
+
+
+class ReplyTooLong(SMTPProtocolError):
+    """A reply went past the number of lines or bytes a client reads; it was cut."""

@@ -10,6 +10,7 @@ backend's error reports all share this one account of what happened.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import smtplib
 import socket
@@ -29,8 +30,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .conf import get_setting
+from .exceptions import ReplyTooLong, SMTPProtocolError
 from .internal.resolver import lookup, make_resolver
-from .internal.smtp import PreconnectedSMTP
+from .internal.smtp import TRANSCRIPT_CUT, PreconnectedSMTP
 from .internal.tls import client_context, describe_certificate
 from .models import Security, format_sender
 from .network_policy import BlockedAddress, check_address
@@ -60,6 +62,9 @@ STEP_LABELS = {
     RCPT: gettext_lazy("Recipient (RCPT TO)"),
     DATA: gettext_lazy("Message (DATA)"),
 }
+
+#: The most a report's JSON (stored on the profile, sent to the page) may take, in bytes.
+MAX_REPORT_BYTES = 64 * 1024
 
 _QUEUE_ID = re.compile(r"queued as\s+([A-Za-z0-9._-]+)|\bid=([A-Za-z0-9._-]+)", re.IGNORECASE)
 
@@ -189,6 +194,8 @@ class ProbeReport:
     queue_id: str = ""
     transcript: list[str] = field(default_factory=list)
     duration: float = 0.0
+    #: Something the server sent was too long to keep in full, and was cut.
+    cut: bool = False
     exception: BaseException | None = field(default=None, repr=False)
 
     @property
@@ -253,11 +260,16 @@ class ProbeReport:
             queue_id=data.get("queue_id", ""),
             transcript=data.get("transcript", []),
             duration=data.get("duration", 0.0),
+            cut=bool(data.get("cut", False)),
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """The whole report as JSON-ready data."""
-        return {
+        """The whole report as JSON-ready data, at most :data:`MAX_REPORT_BYTES` as JSON.
+
+        Whatever a server made long (its replies, capabilities, the
+        transcript) is shortened to fit, and ``"cut"`` says so.
+        """
+        data = {
             "ok": self.ok,
             "sent": self.sent,
             "host": self.host,
@@ -278,7 +290,49 @@ class ProbeReport:
             "queue_id": self.queue_id,
             "transcript": self.transcript,
             "duration": round(self.duration, 4),
+            "cut": self.cut,
         }
+        return _fit(data)
+
+
+def _json_size(data: Any) -> int:
+    # ASCII-escaped, as Django's JSONField and JsonResponse write it: the larger count.
+    return len(json.dumps(data, default=str))
+
+
+def _shorten(value: Any, chars: int, items: int) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= chars else value[:chars] + "…"
+    if isinstance(value, list):
+        kept = [_shorten(item, chars, items) for item in value[:items]]
+        return kept + [TRANSCRIPT_CUT] if len(value) > items else kept
+    if isinstance(value, dict):
+        return {key: _shorten(item, chars, items) for key, item in value.items()}
+    return value
+
+
+def _fit(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` within MAX_REPORT_BYTES: strings and lists shortened, harder each round.
+
+    Lists keep at least ten items, so the steps (eight at most) are never cut.
+    """
+    if _json_size(data) <= MAX_REPORT_BYTES:
+        return data
+    for chars, items in ((1000, 100), (200, 20), (60, 10)):
+        shortened = _shorten({**data, "cut": True}, chars, items)
+        if _json_size(shortened) <= MAX_REPORT_BYTES:
+            return shortened
+    # Only a report made of many long non-ASCII strings gets here: keep the verdict.
+    keep = ("ok", "sent", "host", "port", "security", "send", "failed_step", "duration")
+    return {
+        **{key: data[key] for key in keep},
+        "summary": _shorten(data["summary"], 200, 0),
+        "steps": [
+            {"name": step["name"], "ok": step["ok"], "label": step["label"]}
+            for step in data["steps"]
+        ],
+        "cut": True,
+    }
 
 
 class _StepFailed(Exception):
@@ -293,6 +347,8 @@ def _reply_text(reply: bytes | str) -> str:
 
 def describe_exception(exc: BaseException) -> str:
     """A short, secret-free account of an exception, with the server's reply if any."""
+    if isinstance(exc, SMTPProtocolError):
+        return str(exc)  # says what was wrong with the reply, never the reply itself
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} {_reply_text(exc.smtp_error)}"
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -326,7 +382,9 @@ class _Conversation:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a verdict, never a 500
             record.duration = time.perf_counter() - started
             record.ok = False
-            if isinstance(exc, smtplib.SMTPResponseException):
+            if isinstance(exc, smtplib.SMTPResponseException) and not isinstance(
+                exc, SMTPProtocolError
+            ):
                 record.reply_code = exc.smtp_code
                 record.reply = _reply_text(exc.smtp_error)
             record.detail = describe_exception(exc)
@@ -499,6 +557,8 @@ def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> 
                 except (OSError, smtplib.SMTPException):
                     client.close()
             report.transcript = list(getattr(client, "transcript", []))
+            report.cut = client.transcript_cut
+        report.cut = report.cut or isinstance(report.exception, ReplyTooLong)
         report.duration = time.perf_counter() - started
     return report
 

@@ -1,0 +1,192 @@
+"""Servers whose replies attack the client: endless ones.
+
+Each runs as a scripted raw TCP server on 127.0.0.1 against both users of the
+SMTP client: the test (``run_probe``) and the backend (``send_mail``). The
+promises: the client stops reading in time and fails the step with an SMTP
+protocol error the backend treats like any other failure (fail_silently,
+failover, a delivery log row), and nothing the server should not have made
+us keep (a huge reply) is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import socket
+import threading
+import time
+
+import pytest
+from django.core import mail
+
+from smtpconfig.models import DeliveryLog, DeliveryOutcome, Security
+from smtpconfig.probe import ProbeSettings, run_probe
+from smtpconfig.tester import run_test
+
+from .smtpd import PLAIN_REPLIES, running_smtp_server, scripted_server
+
+pytestmark = pytest.mark.django_db
+
+GREETING = b"220 hostile.test ESMTP\r\n"
+RECIPIENT = "to@example.org"
+#: The most a report's JSON may take (smtpconfig.probe.MAX_REPORT_BYTES).
+REPORT_LIMIT = 64 * 1024
+
+
+@pytest.fixture(autouse=True)
+def use_backend(settings):
+    # pytest-django swaps in the locmem backend for every test; these tests want the real one.
+    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
+
+
+def probe(port: int, **overrides):
+    values = {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": Security.NONE,
+        "from_email": "noreply@example.com",
+        "timeout": 2,
+    }
+    return run_probe(ProbeSettings(**{**values, **overrides}), RECIPIENT)
+
+
+def report_json(report) -> str:
+    # Unescaped, so that a non-ASCII secret would be found as it is.
+    return json.dumps(report.as_dict(), ensure_ascii=False, default=str)
+
+
+def send(**kwargs) -> int:
+    return mail.send_mail("Hostile", "Body", None, [RECIPIENT], **kwargs)
+
+
+def profile(make_profile, name: str, port: int, priority: int, **fields):
+    fields.setdefault("timeout", 2)
+    return make_profile(name=name, port=port, priority=priority, is_default=False, **fields)
+
+
+def log_text(entry: DeliveryLog) -> str:
+    return json.dumps([entry.reply, entry.tried], ensure_ascii=False)
+
+
+# A. No reply is read past its limits.
+
+
+class Flood:
+    """Answers EHLO with ``250-`` lines until ``limit`` bytes are out or the client hangs up."""
+
+    def __init__(self, line: bytes, limit: int, *, newline: bool = True):
+        self.line = line + (b"\r\n" if newline else b"")
+        self.limit = limit
+        self.sent = 0
+
+    def __call__(self, connection: socket.socket, line: bytes, stop: threading.Event) -> None:
+        while self.sent < self.limit and not stop.is_set():
+            connection.sendall(self.line * 64)
+            self.sent += len(self.line) * 64
+
+
+FLOODS = {
+    # name: (a line repeated, its newline) - each well past 100 lines or 64 KiB
+    "endless short lines": (b"250-" + b"X" * 60, True),
+    "a few long lines": (b"250-" + b"L" * 8000, True),
+    "one line without end": (b"250-" + b"N" * 1000, False),
+}
+
+
+@pytest.mark.parametrize("flood", list(FLOODS))
+def test_probe_stops_reading_an_endless_ehlo_reply_and_keeps_a_small_report(flood):
+    """The reply is cut at the client's limit (the server cannot send its 32 MB), the EHLO
+    step fails as "not a well-behaved SMTP server", and the report's JSON stays under 64 KiB
+    and says it was cut."""
+    line, newline = FLOODS[flood]
+    endless = Flood(line, 32 * 1024 * 1024, newline=newline)
+    started = time.monotonic()
+    with scripted_server(GREETING, {b"EHLO": endless}) as server:
+        report = probe(server.port)
+    assert time.monotonic() - started < 5
+    assert endless.sent < endless.limit  # the client hung up long before the end
+    assert (report.failed_step.name, report.diagnosis.code) == ("ehlo", "protocol_error")
+    assert isinstance(report.exception, smtplib.SMTPResponseException)
+    assert "cut" in report.failed_step.detail
+    assert len(report_json(report)) < REPORT_LIMIT
+    assert report.as_dict()["cut"] is True
+    assert server.received == []
+
+
+def test_an_ehlo_reply_within_the_limits_still_gives_a_report_under_64_kib(make_profile):
+    """99 lines of 600 bytes are a legal reply (and the test passes), but the report that
+    repeats them in the capabilities, the step and the transcript is cut to 64 KiB, also
+    as stored on the profile."""
+    ehlo = b"".join(b"250-X%02d-" % n + b"C" * 600 + b"\r\n" for n in range(98)) + b"250 OK\r\n"
+    with scripted_server(GREETING, {**PLAIN_REPLIES, b"EHLO": ehlo}) as server:
+        saved = make_profile(port=server.port)
+        report = run_test(ProbeSettings.from_profile(saved), RECIPIENT, send=False, profile=saved)
+    assert report.ok, report.summary()
+    assert report.cut
+    assert len(json.dumps(report.as_dict())) <= REPORT_LIMIT
+    saved.refresh_from_db()
+    assert saved.last_test_report["cut"] is True
+    assert len(json.dumps(saved.last_test_report)) <= REPORT_LIMIT
+    assert all(len(entry) <= 301 for entry in report.transcript)
+
+
+def test_report_as_dict_stays_under_64_kib_whatever_it_holds():
+    """Even a report of long non-ASCII strings everywhere (6 bytes a character as JSON)."""
+    from smtpconfig.diagnosis import Diagnosis
+    from smtpconfig.probe import ProbeReport, Step
+
+    long = "Ж" * 20000
+    report = ProbeReport(
+        host="h",
+        port=25,
+        security="none",
+        recipient=long,
+        send=True,
+        steps=[Step(name=name, detail=long, reply=long) for name in ("resolve", "connect", "ehlo")],
+        diagnosis=Diagnosis(code="x", problem=long, fix=long),
+        capabilities=[long] * 500,
+        transcript=[long] * 500,
+        certificate={"names": [long] * 500, "subject": long},
+    )
+    data = report.as_dict()
+    assert len(json.dumps(data)) <= REPORT_LIMIT
+    assert data["cut"] is True
+    assert [step["name"] for step in data["steps"]] == ["resolve", "connect", "ehlo"]
+    assert ProbeReport.from_dict(data).cut
+
+
+def test_transcript_keeps_200_entries_and_says_it_was_cut():
+    from smtpconfig.internal.smtp import PreconnectedSMTP
+
+    client = PreconnectedSMTP(None, server_hostname="x")
+    for number in range(500):
+        client._record(f"S: 250-line {number}")
+    assert len(client.transcript) == 200
+    assert client.transcript[-1] == "… (cut)" and client.transcript_cut
+
+
+def test_backend_fails_over_past_an_endless_ehlo_reply(make_profile):
+    """The flooding server is an ordinary failure: the next profile sends the message, the
+    log names the flood's EHLO step and its cut reply."""
+    endless = Flood(b"250-" + b"X" * 60, 32 * 1024 * 1024)
+    with scripted_server(GREETING, {b"EHLO": endless}) as flood, running_smtp_server() as good:
+        profile(make_profile, "Flood", flood.port, 1)
+        profile(make_profile, "Good", good.port, 2)
+        assert send() == 1
+        assert len(good.messages) == 1
+    assert endless.sent < endless.limit
+    entry = DeliveryLog.objects.get()
+    assert (entry.outcome, entry.profile_name) == (DeliveryOutcome.FAILED_OVER, "Good")
+    assert [(t["profile"], t["step"]) for t in entry.tried] == [("Flood", "ehlo")]
+    assert "cut" in entry.tried[0]["error"]
+
+
+def test_backend_with_fail_silently_logs_an_endless_reply_as_failed(make_profile):
+    endless = Flood(b"250-" + b"X" * 60, 32 * 1024 * 1024)
+    with scripted_server(GREETING, {b"EHLO": endless}) as flood:
+        profile(make_profile, "Flood", flood.port, 1)
+        assert send(fail_silently=True) == 0
+    assert endless.sent < endless.limit
+    entry = DeliveryLog.objects.get()
+    assert entry.outcome == DeliveryOutcome.FAILED
+    assert [(t["profile"], t["step"]) for t in entry.tried] == [("Flood", "ehlo")]
