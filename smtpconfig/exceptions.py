@@ -40,10 +40,11 @@ class ProfileNotFound(SMTPConfigImproperlyConfigured):
 
 
 class SMTPProtocolError(smtplib.SMTPResponseException):
-    """The server's reply breaks SMTP, so the client stopped reading it.
+    """The server's reply breaks SMTP: too long, without a reply code, a bad AUTH challenge.
 
     ``smtp_code`` is -1, as smtplib gives for a reply code it cannot read; the
-    text says what was wrong and never holds the reply itself.
+    text says what was wrong and never holds more of the reply than a short,
+    sanitised start.
     """
 
     def __init__(self, message: str):
@@ -55,3 +56,7 @@ class SMTPProtocolError(smtplib.SMTPResponseException):
 
 class ReplyTooLong(SMTPProtocolError):
     """A reply went past the number of lines or bytes a client reads; it was cut."""
+
+
+class MalformedReply(SMTPProtocolError):
+    """A reply without a valid reply code, or an AUTH challenge that is not base64."""

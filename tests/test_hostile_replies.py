@@ -1,4 +1,4 @@
-"""Servers whose replies attack the client: endless ones.
+"""Servers whose replies attack the client: endless or malformed ones.
 
 Each runs as a scripted raw TCP server on 127.0.0.1 against both users of the
 SMTP client: the test (``run_probe``) and the backend (``send_mail``). The
@@ -23,6 +23,7 @@ from smtpconfig.models import DeliveryLog, DeliveryOutcome, Security
 from smtpconfig.probe import ProbeSettings, run_probe
 from smtpconfig.tester import run_test
 
+from .conftest import PASSWORD, USER
 from .smtpd import PLAIN_REPLIES, running_smtp_server, scripted_server
 
 pytestmark = pytest.mark.django_db
@@ -190,3 +191,73 @@ def test_backend_with_fail_silently_logs_an_endless_reply_as_failed(make_profile
     entry = DeliveryLog.objects.get()
     assert entry.outcome == DeliveryOutcome.FAILED
     assert [(t["profile"], t["step"]) for t in entry.tried] == [("Flood", "ehlo")]
+
+
+# C. A malformed reply is a protocol error, handled like any other failure.
+
+EHLO_LOGIN = b"250-hostile.test\r\n250-AUTH LOGIN\r\n250 8BITMIME\r\n"
+BAD_CHALLENGE = {**PLAIN_REPLIES, b"EHLO": EHLO_LOGIN, b"AUTH": b"334 UGFzc3dvcmQ\r\n"}
+CREDENTIALS = {"username": USER, "password": PASSWORD}
+
+
+def test_probe_reports_an_auth_challenge_that_is_not_base64_as_a_protocol_error():
+    with scripted_server(GREETING, BAD_CHALLENGE) as server:
+        report = probe(server.port, allow_plaintext_auth=True, **CREDENTIALS)
+    assert (report.failed_step.name, report.diagnosis.code) == ("auth", "protocol_error")
+    assert "base64" in report.failed_step.detail
+    assert PASSWORD not in report_json(report)
+
+
+@pytest.mark.parametrize("fail_silently", [False, True], ids=["raises", "fail_silently"])
+def test_backend_treats_a_bad_auth_challenge_as_a_failure_and_keeps_the_password_out(
+    make_profile, fail_silently
+):
+    """No binascii.Error: an SMTP error the caller can catch (or 0 with fail_silently), a
+    "failed" row at step auth, and the password in no frame, message or row."""
+    with scripted_server(GREETING, BAD_CHALLENGE) as server:
+        profile(make_profile, "Broken", server.port, 1, **CREDENTIALS)
+        if fail_silently:
+            assert send(fail_silently=True) == 0
+        else:
+            with pytest.raises(smtplib.SMTPResponseException) as excinfo:
+                send()
+            error = excinfo.value
+            assert "base64" in str(error)
+            assert PASSWORD not in str(error) + "".join(getattr(error, "__notes__", []))
+            for frame in _frames(error):
+                if frame.f_code.co_filename == __file__:
+                    continue  # this test's own frames
+                assert PASSWORD not in repr(frame.f_locals), frame.f_code.co_name
+    entry = DeliveryLog.objects.get()
+    assert entry.outcome == DeliveryOutcome.FAILED
+    assert [(t["profile"], t["step"]) for t in entry.tried] == [("Broken", "auth")]
+    assert PASSWORD not in log_text(entry)
+
+
+def test_backend_fails_over_past_a_bad_auth_challenge(make_profile):
+    with scripted_server(GREETING, BAD_CHALLENGE) as broken, running_smtp_server() as good:
+        profile(make_profile, "Broken", broken.port, 1, **CREDENTIALS)
+        profile(make_profile, "Good", good.port, 2)
+        assert send() == 1
+        assert len(good.messages) == 1
+    entry = DeliveryLog.objects.get()
+    assert (entry.outcome, entry.profile_name) == (DeliveryOutcome.FAILED_OVER, "Good")
+
+
+def test_a_reply_without_a_reply_code_is_a_protocol_error():
+    with scripted_server(GREETING, {**PLAIN_REPLIES, b"MAIL": b"OK, sender fine\r\n"}) as server:
+        report = probe(server.port)
+    assert (report.failed_step.name, report.diagnosis.code) == ("mail", "protocol_error")
+    assert "no valid reply code" in report.failed_step.detail
+
+
+def _frames(exc):
+    """Every frame of ``exc``'s traceback and of the exceptions chained to it."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback = exc.__traceback__
+        while traceback is not None:
+            yield traceback.tb_frame
+            traceback = traceback.tb_next
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)

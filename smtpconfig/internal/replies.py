@@ -1,19 +1,25 @@
 """Reading a server's reply as far as a client may trust it.
 
 smtplib reads reply lines for as long as the server sends them (a hostile
-server answered EHLO with 100 MB). :func:`read_reply` stops at RFC 5321's
-scale instead (:data:`MAX_REPLY_LINES`, :data:`MAX_REPLY_BYTES`; its reply
-lines are at most 512 octets).
+server answered EHLO with 100 MB) and turns a reply without a code into code
+-1. :func:`read_reply` stops at RFC 5321's scale instead
+(:data:`MAX_REPLY_LINES`, :data:`MAX_REPLY_BYTES`; its reply lines are at
+most 512 octets) and refuses a reply without a valid code; the errors it
+raises quote at most a short, sanitised start of what was received
+(:func:`printable_start`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import smtplib
 from collections.abc import Callable
 
 from django.utils.translation import gettext as _
 
-from ..exceptions import ReplyTooLong
+from ..exceptions import MalformedReply, ReplyTooLong
 
 #: Lines one reply may have (RFC 5321 replies are a few lines; EHLO has one per extension).
 MAX_REPLY_LINES = 100
@@ -21,14 +27,25 @@ MAX_REPLY_LINES = 100
 MAX_REPLY_BYTES = 64 * 1024
 #: Bytes one line may have (smtplib's own limit; RFC 5321's is 512).
 MAX_LINE_BYTES = 8192
+#: Characters of a broken reply an error may quote.
+SHOWN_CHARS = 40
+
+_SEPARATORS = (b" ", b"-", b"\r", b"\n", b"")
+
+
+def printable_start(data: bytes, limit: int = SHOWN_CHARS) -> str:
+    """The start of ``data``'s first line: printable ASCII only, at most ``limit`` characters."""
+    line = re.split(rb"[\r\n]", data, maxsplit=1)[0]
+    text = "".join(char for char in line.decode("ascii", "replace") if " " <= char <= "~")
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def read_reply(readline: Callable[[int], bytes]) -> tuple[int, bytes]:
     """Read one reply through ``readline(limit)``: its code and its lines joined by newlines.
 
-    Raises :class:`ReplyTooLong` past the limits (without reading on), and
-    ``SMTPServerDisconnected`` when the connection ends first. A line without
-    a numeric code ends the reply with code -1, as in smtplib.
+    Raises :class:`ReplyTooLong` past the limits (without reading on),
+    :class:`MalformedReply` for a line without a valid code, and
+    ``SMTPServerDisconnected`` when the connection ends first.
     """
     lines: list[bytes] = []
     size = 0
@@ -38,15 +55,17 @@ def read_reply(readline: Callable[[int], bytes]) -> tuple[int, bytes]:
         if not line:
             raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
         size += len(line)
+        code = line[:3]
+        if not (code.isdigit() and line[3:4] in _SEPARATORS):
+            raise MalformedReply(
+                _("the server's reply has no valid reply code: “%(start)s”")
+                % {"start": printable_start(line)}
+            )
         if len(line) > limit:
             raise ReplyTooLong(_too_long())
         lines.append(line[4:].strip(b" \t\r\n"))
-        try:
-            code = int(line[:3])
-        except ValueError:
-            return -1, b"\n".join(lines)
         if line[3:4] != b"-":
-            return code, b"\n".join(lines)
+            return int(code), b"\n".join(lines)
         if len(lines) >= MAX_REPLY_LINES:
             raise ReplyTooLong(_too_long())
 
@@ -56,3 +75,11 @@ def _too_long() -> str:
         "the server's reply was cut: it was longer than %(lines)s lines or %(kib)s KiB, "
         "more than any SMTP server sends"
     ) % {"lines": MAX_REPLY_LINES, "kib": MAX_REPLY_BYTES // 1024}
+
+
+def decode_challenge(reply: bytes) -> bytes:
+    """An AUTH challenge (the text of a 334 reply) decoded; MalformedReply if it is not base64."""
+    try:
+        return base64.b64decode(b"".join(reply.split()), validate=True)
+    except binascii.Error:
+        raise MalformedReply(_("the server's AUTH challenge is not valid base64")) from None

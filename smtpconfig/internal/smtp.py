@@ -18,6 +18,7 @@ import socket
 
 from ..exceptions import SMTPProtocolError
 from .conversation import ConversationMixin
+from .replies import decode_challenge
 
 # Same bound as smtplib: a server that keeps challenging is broken.
 _MAX_CHALLENGES = 5
@@ -44,8 +45,7 @@ class UTF8AuthMixin:
             self._auth_challenge_count = 0
         while code == 334:
             self._auth_challenge_count += 1
-            challenge = base64.decodebytes(reply)
-            code, reply = self.docmd(_b64(authobject(challenge)))
+            code, reply = self.docmd(_b64(authobject(decode_challenge(reply))))
             if self._auth_challenge_count > _MAX_CHALLENGES:
                 raise smtplib.SMTPException(
                     f"The server kept sending AUTH challenges; last reply: {code}"
