@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
 
-from .exceptions import SMTPProtocolError
+from .exceptions import NotAnSMTPServer, SMTPProtocolError
 from .models import Security
 from .presets import known_error_for
 
@@ -125,10 +125,26 @@ def _no_answer(step, settings) -> Diagnosis:
 
 
 def _protocol_error(exc: SMTPProtocolError, settings) -> Diagnosis:
+    where = {"host": settings.host, "port": settings.port, "error": exc}
+    if isinstance(exc, NotAnSMTPServer):
+        standard = _standard_port(settings.security)
+        return Diagnosis(
+            code="not_smtp_server",
+            problem=_(
+                "Something answers on %(host)s port %(port)s, but it is not an SMTP "
+                "server (%(error)s)."
+            )
+            % where,
+            fix=_(
+                "Check the server name and port: this port belongs to another service. "
+                "Mail submission is usually on port 587 (STARTTLS) or 465 (SSL/TLS)."
+            ),
+            field="port",
+            suggestion=standard if standard != settings.port else None,
+        )
     return Diagnosis(
         code="protocol_error",
-        problem=_("%(host)s is not a well-behaved SMTP server: %(error)s.")
-        % {"host": settings.host, "error": exc},
+        problem=_("%(host)s is not a well-behaved SMTP server: %(error)s.") % where,
         fix=_(
             "Check the server name and port. If they are right, the server (or a proxy or "
             "filter in front of it) is broken: ask its administrator."

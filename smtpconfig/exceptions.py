@@ -60,3 +60,7 @@ class ReplyTooLong(SMTPProtocolError):
 
 class MalformedReply(SMTPProtocolError):
     """A reply without a valid reply code, or an AUTH challenge that is not base64."""
+
+
+class NotAnSMTPServer(SMTPProtocolError):
+    """What answered the connection did not greet like an SMTP server."""

@@ -1,11 +1,11 @@
-"""Servers whose replies attack the client: endless or malformed ones.
+"""Servers whose replies attack the client: endless, malformed, or not SMTP at all.
 
 Each runs as a scripted raw TCP server on 127.0.0.1 against both users of the
 SMTP client: the test (``run_probe``) and the backend (``send_mail``). The
 promises: the client stops reading in time and fails the step with an SMTP
 protocol error the backend treats like any other failure (fail_silently,
 failover, a delivery log row), and nothing the server should not have made
-us keep (a huge reply) is kept.
+us keep (a huge reply, a foreign banner) is kept.
 """
 
 from __future__ import annotations
@@ -261,3 +261,46 @@ def _frames(exc):
             yield traceback.tb_frame
             traceback = traceback.tb_next
         exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+
+
+# D. What is not an SMTP server is named as such, and its banner is not kept.
+
+SECRET = "nats-Tok3n-9f8e7d6c5b4a"
+BANNERS = {
+    "NATS": b'INFO {"server_id":"NDJWE4ZRMQ","server_name":"nats-1","version":"2.10.4",'
+    b'"proto":1,"auth_required":false,"connect_urls":["10.0.0.7:4222"],"nonce":"'
+    + SECRET.encode()
+    + b'","max_payload":1048576}\r\n',
+    "POP3": b"+OK Dovecot ready, cluster node 10.1.2.3, session " + SECRET.encode() + b"\r\n",
+    "NNTP": b"200 news.example.test InterNetNews server INN 2.7 ready " + SECRET.encode() + b"\r\n",
+    "binary": b"\x00\x1b[2J\x07\xff\xfe220 fake\x00" + b"A" * 60 + SECRET.encode() + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("banner", list(BANNERS))
+def test_probe_names_a_service_that_is_not_smtp_and_keeps_nothing_of_its_banner(banner):
+    with scripted_server(BANNERS[banner]) as server:
+        report = probe(server.port)
+    assert (report.failed_step.name, report.diagnosis.code) == ("ehlo", "not_smtp_server")
+    assert "not an SMTP server" in report.failed_step.detail
+    text = report_json(report)
+    assert SECRET not in text
+    quoted = report.failed_step.detail.split("“", 1)[1].rsplit("”", 1)[0].removesuffix("…")
+    assert len(quoted) <= 40 and quoted.isprintable() and quoted.isascii()
+    assert report.failed_step.reply == ""
+    assert server.commands == []  # not even EHLO was sent
+
+
+def test_backend_keeps_a_foreign_banner_out_of_the_error_and_the_log(make_profile):
+    with scripted_server(BANNERS["NATS"]) as server:
+        profile(make_profile, "Nats", server.port, 1)
+        with pytest.raises(smtplib.SMTPResponseException) as excinfo:
+            send()
+        assert server.commands == []
+    error = excinfo.value
+    assert "not an SMTP server" in str(error)
+    assert SECRET not in str(error) + repr(error.args) + "".join(error.__notes__)
+    entry = DeliveryLog.objects.get()
+    assert entry.outcome == DeliveryOutcome.FAILED
+    assert [(t["profile"], t["step"]) for t in entry.tried] == [("Nats", "ehlo")]
+    assert SECRET not in log_text(entry)

@@ -46,10 +46,15 @@ class ConversationMixin:
     """Each server reply in full within the timeout, and read only as far as it may go."""
 
     _reply_stream: _DeadlineSocketIO | None = None
+    _greeting_pending = False
 
     def _timeout(self) -> float | None:
         timeout = getattr(self, "timeout", None)
         return float(timeout) if isinstance(timeout, int | float) and timeout > 0 else None
+
+    def connect(self, host="localhost", port=0, source_address=None):
+        self._greeting_pending = True  # the first reply is checked as a greeting
+        return super().connect(host, port, source_address)
 
     def quit(self):
         # The goodbye decides nothing: a broken one still ends the session, as a
@@ -70,8 +75,9 @@ class ConversationMixin:
             self.file = io.BufferedReader(stream)
         timeout = self._timeout()
         stream.deadline = time.monotonic() + timeout if timeout else None
+        greeting, self._greeting_pending = self._greeting_pending, False
         try:
-            return read_reply(self.file.readline)
+            return read_reply(self.file.readline, greeting=greeting)
         except OSError as exc:  # smtplib's errors are OSErrors too
             self.close()
             if isinstance(exc, smtplib.SMTPException):

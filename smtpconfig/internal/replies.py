@@ -4,9 +4,9 @@ smtplib reads reply lines for as long as the server sends them (a hostile
 server answered EHLO with 100 MB) and turns a reply without a code into code
 -1. :func:`read_reply` stops at RFC 5321's scale instead
 (:data:`MAX_REPLY_LINES`, :data:`MAX_REPLY_BYTES`; its reply lines are at
-most 512 octets) and refuses a reply without a valid code; the errors it
-raises quote at most a short, sanitised start of what was received
-(:func:`printable_start`).
+most 512 octets), refuses a reply without a valid code and a greeting that
+is not SMTP's; the errors it raises quote at most a short, sanitised start
+of what was received (:func:`printable_start`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from django.utils.translation import gettext as _
 
-from ..exceptions import MalformedReply, ReplyTooLong
+from ..exceptions import MalformedReply, NotAnSMTPServer, ReplyTooLong
 
 #: Lines one reply may have (RFC 5321 replies are a few lines; EHLO has one per extension).
 MAX_REPLY_LINES = 100
@@ -29,6 +29,8 @@ MAX_REPLY_BYTES = 64 * 1024
 MAX_LINE_BYTES = 8192
 #: Characters of a broken reply an error may quote.
 SHOWN_CHARS = 40
+#: Codes an SMTP server may greet with (RFC 5321 section 4.3.2, and 421 at any time).
+GREETING_CODES = (220, 421, 554)
 
 _SEPARATORS = (b" ", b"-", b"\r", b"\n", b"")
 
@@ -40,11 +42,12 @@ def printable_start(data: bytes, limit: int = SHOWN_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def read_reply(readline: Callable[[int], bytes]) -> tuple[int, bytes]:
+def read_reply(readline: Callable[[int], bytes], *, greeting: bool = False) -> tuple[int, bytes]:
     """Read one reply through ``readline(limit)``: its code and its lines joined by newlines.
 
     Raises :class:`ReplyTooLong` past the limits (without reading on),
-    :class:`MalformedReply` for a line without a valid code, and
+    :class:`MalformedReply` for a line without a valid code,
+    :class:`NotAnSMTPServer` when the greeting is not an SMTP greeting, and
     ``SMTPServerDisconnected`` when the connection ends first.
     """
     lines: list[bytes] = []
@@ -56,7 +59,13 @@ def read_reply(readline: Callable[[int], bytes]) -> tuple[int, bytes]:
             raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
         size += len(line)
         code = line[:3]
-        if not (code.isdigit() and line[3:4] in _SEPARATORS):
+        valid = code.isdigit() and line[3:4] in _SEPARATORS
+        if greeting and not lines and not (valid and int(code) in GREETING_CODES):
+            raise NotAnSMTPServer(
+                _("this is not an SMTP server: it greeted with “%(start)s”")
+                % {"start": printable_start(line)}
+            )
+        if not valid:
             raise MalformedReply(
                 _("the server's reply has no valid reply code: “%(start)s”")
                 % {"start": printable_start(line)}
