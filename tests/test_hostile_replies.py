@@ -1,15 +1,16 @@
-"""Servers whose replies attack the client: endless, malformed, or not SMTP at all.
+"""Servers whose replies attack the client: endless, malformed, not SMTP, or repeating secrets.
 
 Each runs as a scripted raw TCP server on 127.0.0.1 against both users of the
 SMTP client: the test (``run_probe``) and the backend (``send_mail``). The
 promises: the client stops reading in time and fails the step with an SMTP
 protocol error the backend treats like any other failure (fail_silently,
 failover, a delivery log row), and nothing the server should not have made
-us keep (a huge reply, a foreign banner) is kept.
+us keep (a huge reply, a foreign banner, a credential) is kept.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import smtplib
 import socket
@@ -304,3 +305,89 @@ def test_backend_keeps_a_foreign_banner_out_of_the_error_and_the_log(make_profil
     assert entry.outcome == DeliveryOutcome.FAILED
     assert [(t["profile"], t["step"]) for t in entry.tried] == [("Nats", "ehlo")]
     assert SECRET not in log_text(entry)
+
+
+# E. What the client sent to log in never comes back in a reply.
+
+EHLO_PLAIN = b"250-hostile.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n"
+PLAIN_ARGUMENT = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode()
+PASSWORD_BASE64 = base64.b64encode(PASSWORD.encode()).decode()
+SECRETS = (PASSWORD, PLAIN_ARGUMENT, PASSWORD_BASE64, PLAIN_ARGUMENT.rstrip("="))
+
+
+def echo(transform):
+    """Refuses the login with a 535 that repeats ``transform(the line's last word)``."""
+
+    def act(connection: socket.socket, line: bytes, stop: threading.Event) -> bytes:
+        reply = b"535 5.7.8 Authentication failed for " + transform(line.split()[-1]) + b"\r\n"
+        connection.sendall(reply)
+        return reply
+
+    return act
+
+
+ECHOES = {
+    # name: (mechanisms offered, the reply to AUTH, the reply to the next line)
+    "the AUTH PLAIN argument": (b"PLAIN", echo(lambda word: word), None),
+    "the argument without padding": (b"PLAIN", echo(lambda word: word.rstrip(b"=")), None),
+    "the argument, URL-safe": (
+        b"PLAIN",
+        echo(lambda word: base64.urlsafe_b64encode(base64.b64decode(word))),
+        None,
+    ),
+    "the password itself": (
+        b"PLAIN",
+        echo(lambda word: base64.b64decode(word).split(b"\0")[-1]),
+        None,
+    ),
+    "the AUTH LOGIN password": (b"LOGIN", b"334 UGFzc3dvcmQ6\r\n", echo(lambda word: word)),
+    "the password inside a longer token": (
+        b"PLAIN",
+        echo(lambda word: base64.b64encode(b"id=7;pw=" + base64.b64decode(word) + b";end")),
+        None,
+    ),
+}
+
+
+def echoing_server(echo_name: str):
+    mechanisms, auth_reply, next_reply = ECHOES[echo_name]
+    replies = {
+        **PLAIN_REPLIES,
+        b"EHLO": b"250-hostile.test\r\n250-AUTH " + mechanisms + b"\r\n250 8BITMIME\r\n",
+        b"AUTH": auth_reply,
+    }
+    if next_reply is not None:
+        replies[b"*"] = next_reply
+    return scripted_server(GREETING, replies)
+
+
+def assert_no_secret(text: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text, secret
+
+
+@pytest.mark.parametrize("echo_name", list(ECHOES))
+def test_probe_report_masks_a_credential_the_server_repeats(echo_name):
+    with echoing_server(echo_name) as server:
+        report = probe(server.port, allow_plaintext_auth=True, **CREDENTIALS)
+    assert (report.failed_step.name, report.diagnosis.code) == ("auth", "auth_failed")
+    assert "****" in report.failed_step.reply
+    assert_no_secret(report_json(report))
+    assert_no_secret(report.summary())
+
+
+@pytest.mark.parametrize("echo_name", list(ECHOES))
+def test_backend_error_log_and_row_mask_a_credential_the_server_repeats(
+    make_profile, echo_name, caplog
+):
+    with echoing_server(echo_name) as server:
+        profile(make_profile, "Echo", server.port, 1, **CREDENTIALS)
+        with pytest.raises(smtplib.SMTPAuthenticationError) as excinfo:
+            send()
+    error = excinfo.value
+    assert b"****" in error.smtp_error
+    assert_no_secret(str(error) + "".join(error.__notes__))
+    entry = DeliveryLog.objects.get()
+    assert entry.outcome == DeliveryOutcome.FAILED
+    assert_no_secret(log_text(entry))
+    assert_no_secret(caplog.text)

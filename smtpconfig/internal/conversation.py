@@ -2,7 +2,8 @@
 
 :class:`ConversationMixin` goes first in the bases of every client in
 :mod:`.smtp`: it bounds each whole reply by the timeout and reads it through
-:func:`~.replies.read_reply`, which caps it.
+:func:`~.replies.read_reply` (capped and checked) and the client's
+:class:`~.replies.SecretMask`.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class ConversationMixin:
         stream.deadline = time.monotonic() + timeout if timeout else None
         greeting, self._greeting_pending = self._greeting_pending, False
         try:
-            return read_reply(self.file.readline, greeting=greeting)
+            code, reply = read_reply(self.file.readline, greeting=greeting)
         except OSError as exc:  # smtplib's errors are OSErrors too
             self.close()
             if isinstance(exc, smtplib.SMTPException):
@@ -87,3 +88,7 @@ class ConversationMixin:
             stream.deadline = None
             if self.sock is not None and timeout:
                 self.sock.settimeout(timeout)
+        secrets = getattr(self, "secrets", None)  # UTF8AuthMixin's, once AUTH has begun
+        if secrets:
+            reply = secrets.scrub(reply)
+        return code, reply

@@ -6,7 +6,9 @@ server answered EHLO with 100 MB) and turns a reply without a code into code
 (:data:`MAX_REPLY_LINES`, :data:`MAX_REPLY_BYTES`; its reply lines are at
 most 512 octets), refuses a reply without a valid code and a greeting that
 is not SMTP's; the errors it raises quote at most a short, sanitised start
-of what was received (:func:`printable_start`).
+of what was received (:func:`printable_start`). :class:`SecretMask` then
+takes out of each reply the credentials the client sent, in every encoding a
+server may echo them in.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ MAX_LINE_BYTES = 8192
 SHOWN_CHARS = 40
 #: Codes an SMTP server may greet with (RFC 5321 section 4.3.2, and 421 at any time).
 GREETING_CODES = (220, 421, 554)
+MASK = "****"
 
 _SEPARATORS = (b" ", b"-", b"\r", b"\n", b"")
 
@@ -92,3 +95,60 @@ def decode_challenge(reply: bytes) -> bytes:
         return base64.b64decode(b"".join(reply.split()), validate=True)
     except binascii.Error:
         raise MalformedReply(_("the server's AUTH challenge is not valid base64")) from None
+
+
+# Runs of base64 characters (standard or URL-safe alphabet), where an encoded secret may hide.
+_TOKEN = re.compile(rb"[A-Za-z0-9+/_-]{4,}={0,2}")
+_URL_SAFE = bytes.maketrans(b"-_", b"+/")
+
+
+class SecretMask:
+    """What the client sent while logging in, taken out of every reply read afterwards.
+
+    A server may repeat the AUTH argument (the base64 of ``\\0user\\0password``)
+    or the password in its refusal, and that text goes on into exceptions, the
+    test report, the delivery log and logs. The mask replaces every string the
+    client sent, the password itself, and any base64 run in the reply whose
+    decoding contains the password, whatever its padding or alignment.
+    """
+
+    def __init__(self):
+        self._sent: set[bytes] = set()
+        self._password = b""
+
+    def __bool__(self) -> bool:
+        return bool(self._password or self._sent)
+
+    def add_password(self, password: str) -> None:
+        if password:
+            self._password = password.encode("utf-8")
+            self._sent.add(self._password)
+
+    def add_sent(self, text: str) -> None:
+        if text:
+            self._sent.add(text.encode("utf-8"))
+
+    def scrub(self, reply: bytes) -> bytes:
+        # Longest first: the password may be part of a longer string that was sent.
+        for secret in sorted(self._sent, key=len, reverse=True):
+            reply = reply.replace(secret, MASK.encode())
+        if self._password:
+            reply = _TOKEN.sub(self._mask_token, reply)
+        return reply
+
+    def _mask_token(self, match: re.Match) -> bytes:
+        token = match.group().rstrip(b"=").translate(_URL_SAFE)
+        shortest = -(-len(self._password) * 4 // 3)
+        for shift in range(4):  # an echo may start anywhere in the encoding
+            chunk = token[shift:]
+            if len(chunk) < shortest:
+                break
+            if len(chunk) % 4 == 1:
+                chunk = chunk[:-1]  # a lone last character encodes no whole byte
+            try:
+                decoded = base64.b64decode(chunk + b"=" * (-len(chunk) % 4))
+            except binascii.Error:
+                continue
+            if self._password in decoded:
+                return MASK.encode()
+        return match.group()

@@ -18,7 +18,7 @@ import socket
 
 from ..exceptions import SMTPProtocolError
 from .conversation import ConversationMixin
-from .replies import decode_challenge
+from .replies import SecretMask, decode_challenge
 
 # Same bound as smtplib: a server that keeps challenging is broken.
 _MAX_CHALLENGES = 5
@@ -29,23 +29,36 @@ def _b64(text: str) -> str:
 
 
 class UTF8AuthMixin:
-    """Replaces :meth:`smtplib.SMTP.auth` with a UTF-8-clean equivalent."""
+    """Replaces :meth:`smtplib.SMTP.auth` with a UTF-8-clean equivalent.
+
+    Everything secret that it sends is remembered in :attr:`secrets`, which
+    the reply reader masks in every reply from then on.
+    """
 
     #: The AUTH mechanism that succeeded, once :meth:`login` has returned.
     auth_mechanism: str | None = None
+    #: What was sent while logging in (None before AUTH).
+    secrets: SecretMask | None = None
 
     def auth(self, mechanism, authobject, *, initial_response_ok=True):
         mechanism = mechanism.upper()
+        if self.secrets is None:
+            self.secrets = SecretMask()
+        self.secrets.add_password(getattr(self, "password", "") or "")
         initial_response = authobject() if initial_response_ok else None
         if initial_response is not None:
-            code, reply = self.docmd("AUTH", f"{mechanism} {_b64(initial_response)}")
+            argument = _b64(initial_response)
+            self.secrets.add_sent(argument)
+            code, reply = self.docmd("AUTH", f"{mechanism} {argument}")
             self._auth_challenge_count = 1
         else:
             code, reply = self.docmd("AUTH", mechanism)
             self._auth_challenge_count = 0
         while code == 334:
             self._auth_challenge_count += 1
-            code, reply = self.docmd(_b64(authobject(decode_challenge(reply))))
+            answer = _b64(authobject(decode_challenge(reply)))
+            self.secrets.add_sent(answer)
+            code, reply = self.docmd(answer)
             if self._auth_challenge_count > _MAX_CHALLENGES:
                 raise smtplib.SMTPException(
                     f"The server kept sending AUTH challenges; last reply: {code}"
@@ -158,9 +171,10 @@ class TranscriptMixin:
     """Records the conversation, with every credential masked, up to a size.
 
     The AUTH command's argument and each reply to a server challenge (334)
-    are replaced by ``****``; the message itself is recorded by its size only.
-    Goes before :class:`ConversationMixin` in the bases, so it sees what is
-    sent first and each reply as the reader lets it through.
+    are replaced by ``****`` (and the reply reader masks what a server
+    repeats later); the message itself is recorded by its size only. Goes
+    before :class:`ConversationMixin` in the bases, so it sees what is sent
+    first and each reply as the reader lets it through.
     """
 
     MASK = "****"
