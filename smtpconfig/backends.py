@@ -35,7 +35,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import delivery_log, signals
 from .diagnosis import diagnose_exception
-from .exceptions import SecretUnreadable, SMTPProtocolError
+from .exceptions import ConversationTimeout, SecretUnreadable, SMTPProtocolError
 from .internal import smtp as smtp_clients
 from .internal.tls import client_context, new_client_context
 from .models import DeliveryOutcome, Security
@@ -118,9 +118,15 @@ def _opening_step(exc: BaseException, step: str) -> str:
     if isinstance(exc, ssl.SSLError):
         return "tls"
     if step == "connect" and isinstance(
-        exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError | SMTPProtocolError
+        exc,
+        smtplib.SMTPServerDisconnected
+        | smtplib.SMTPConnectError
+        | SMTPProtocolError
+        | ConversationTimeout,
     ):
-        return "ehlo"  # connected, but the greeting did not come, was a refusal or broken
+        # Connected, but the greeting did not come, was a refusal or was not SMTP's
+        # (a TCP connect waits one timeout at most, so it never spends the budget).
+        return "ehlo"
     return step
 
 
@@ -282,6 +288,8 @@ class EmailBackend(smtp.EmailBackend):
                         _("the password would cross the network unencrypted; it was not sent")
                     )
                 self.connection.login(self.username, self.password)
+            # Open: the opening's budget ends here; each message gets its own.
+            self.connection.end_budget()
         except OSError as exc:
             exc.smtpconfig_step = _opening_step(exc, step)
             self._discard_connection()
@@ -325,7 +333,7 @@ class EmailBackend(smtp.EmailBackend):
         if self.connection:
             return False
         if not self.chain:
-            return super().open()
+            return self._open_with_django_settings()
         candidates = [p for p in self.chain if p.pk not in self._down]
         last_error: BaseException | None = None
         for index, profile in enumerate(candidates):
@@ -475,7 +483,7 @@ class EmailBackend(smtp.EmailBackend):
         failure: OSError | None = None
         try:
             if self.connection is None:
-                super().open()
+                self._open_with_django_settings()
             super()._send(email_message)
         except OSError as exc:
             failure = exc
@@ -497,6 +505,12 @@ class EmailBackend(smtp.EmailBackend):
         if quiet:
             return False
         raise failure
+
+    def _open_with_django_settings(self):
+        opened = super().open()
+        if self.connection is not None:
+            self.connection.end_budget()  # as in _connect_current
+        return opened
 
     # When nothing worked.
 

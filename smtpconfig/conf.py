@@ -49,6 +49,12 @@ DEFAULTS: dict[str, Any] = {
     "ALLOWED_HOSTS": [],
     # Test emails and connection checks one user may run per minute in the admin.
     "TEST_RATE_LIMIT": 10,
+    # Seconds one whole conversation may take, whatever the profile's timeout: a test
+    # (resolve, connect, TLS and every step), opening a connection, or sending one
+    # message. Each gets three times the profile's timeout, at most this, so a server
+    # that answers just inside the timeout cannot hold a request past the web server's
+    # own limit (gunicorn's default is 30 s). None: three times the timeout, no cap.
+    "MAX_CONVERSATION_SECONDS": 25,
 }
 
 

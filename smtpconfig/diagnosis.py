@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
 
-from .exceptions import NotAnSMTPServer, SMTPProtocolError
+from .exceptions import ConversationTimeout, NotAnSMTPServer, SMTPProtocolError
 from .models import Security
 from .presets import known_error_for
 
@@ -79,6 +79,8 @@ def diagnose(report: ProbeReport, settings: ProbeSettings) -> Diagnosis | None:
     if step is None:
         return None
     exc = report.exception
+    if isinstance(exc, ConversationTimeout):
+        return _too_slow(exc, settings)
     if isinstance(exc, SMTPProtocolError):
         return _protocol_error(exc, settings)
     code, reply = _reply(exc)
@@ -119,6 +121,25 @@ def _no_answer(step, settings) -> Diagnosis:
             "for a slow server."
         )
         % {"host": settings.host, "timeout": settings.timeout},
+        field="timeout",
+        temporary=True,
+    )
+
+
+def _too_slow(exc: ConversationTimeout, settings) -> Diagnosis:
+    return Diagnosis(
+        code="conversation_timeout",
+        problem=_(
+            "The server answers too slowly: %(error)s. Each answer may take up to the "
+            "timeout (%(timeout)s s), and the conversation as a whole is limited too, so "
+            "that a slow server cannot hold up the site."
+        )
+        % {"error": exc, "timeout": settings.timeout},
+        fix=_(
+            "Try again later. If the server is always this slow, ask its administrator or "
+            "use another server. The whole conversation may last three times the timeout, "
+            "up to the site's limit (SMTPCONFIG['MAX_CONVERSATION_SECONDS'])."
+        ),
         field="timeout",
         temporary=True,
     )

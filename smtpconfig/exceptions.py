@@ -9,6 +9,7 @@ catches.
 import smtplib
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext as _
 
 
 class SMTPConfigImproperlyConfigured(ImproperlyConfigured):
@@ -64,3 +65,20 @@ class MalformedReply(SMTPProtocolError):
 
 class NotAnSMTPServer(SMTPProtocolError):
     """What answered the connection did not greet like an SMTP server."""
+
+
+class ConversationTimeout(TimeoutError):
+    """The whole conversation (a test, opening a connection, sending a message) ran out of time.
+
+    Each reply has the profile's timeout; the whole has ``seconds`` (see
+    :func:`smtpconfig.internal.deadline.conversation_budget`).
+    """
+
+    def __init__(self, seconds: float, kind: str):
+        self.seconds, self.kind = seconds, kind
+        limit = {"seconds": f"{seconds:g}"}
+        message = {
+            "test": _("the whole test took longer than its limit of %(seconds)s s"),
+            "connect": _("connecting and logging in took longer than the limit of %(seconds)s s"),
+        }.get(kind, _("sending the message took longer than the limit of %(seconds)s s"))
+        super().__init__(message % limit)

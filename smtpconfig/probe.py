@@ -31,6 +31,7 @@ from django.utils.translation import gettext_lazy
 
 from .conf import get_setting
 from .exceptions import ReplyTooLong, SMTPProtocolError
+from .internal.deadline import Budget, conversation_budget, guarded
 from .internal.resolver import lookup, make_resolver
 from .internal.smtp import TRANSCRIPT_CUT, PreconnectedSMTP
 from .internal.tls import client_context, describe_certificate
@@ -525,8 +526,10 @@ def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> 
 
     Never raises for a network, TLS or SMTP failure: the report says which
     step failed, with the server's reply and a diagnosis. Every network step
-    is bounded by ``settings.timeout``. With ``send=False`` the conversation
-    ends politely after RCPT TO, so nothing is delivered.
+    is bounded by ``settings.timeout``, and all of them together by
+    :func:`~smtpconfig.internal.deadline.conversation_budget`. With
+    ``send=False`` the conversation ends politely after RCPT TO, so nothing
+    is delivered.
     """
     from .diagnosis import diagnose
 
@@ -538,15 +541,16 @@ def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> 
         send=send,
     )
     started = time.perf_counter()
+    budget = Budget.start(conversation_budget(float(settings.timeout)), "test")
     conversation = _Conversation(settings, report)
     try:
-        _converse(conversation, settings, recipient, send)
+        _converse(conversation, settings, recipient, send, budget)
         report.ok = True
     except _StepFailed:
         if isinstance(report.exception, ssl.SSLCertVerificationError):
             # Show the certificate that failed (its names, its dates): read it again
             # without verifying, on a new connection that sends nothing else.
-            report.certificate = _fetch_certificate(settings) or report.certificate
+            report.certificate = _fetch_certificate(settings, budget) or report.certificate
         report.diagnosis = diagnose(report, settings)
     finally:
         client = conversation.client
@@ -563,40 +567,51 @@ def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> 
     return report
 
 
-def _fetch_certificate(settings: ProbeSettings) -> dict:
+def _within(budget: Budget | None, timeout: float) -> float:
+    """The timeout of the next wait: ``timeout``, cut to what is left of the test's budget."""
+    return timeout if budget is None else budget.wait(timeout)
+
+
+def _fetch_certificate(settings: ProbeSettings, budget: Budget | None) -> dict:
     """The server's certificate, read without verification (for display only)."""
-    host, timeout = settings.connect_host, float(settings.timeout)
+    host = settings.connect_host
     context = client_context(verify=False)
     try:
+        timeout = _within(budget, float(settings.timeout))
         sock = socket.create_connection((host, settings.port), timeout)
-        with sock:
+        with sock, guarded(sock, budget):
             if settings.security == Security.SSL:
                 with context.wrap_socket(sock, server_hostname=host) as tls:
                     return describe_certificate(tls.getpeercert(binary_form=True))
-            client = PreconnectedSMTP(sock, server_hostname=host, timeout=timeout)
-            client.connect(host, settings.port)
-            client.starttls(context=context)
-            certificate = describe_certificate(client.sock.getpeercert(binary_form=True))
-            client.close()
-            return certificate
+            client = PreconnectedSMTP(sock, server_hostname=host, timeout=timeout, budget=budget)
+            try:
+                client.connect(host, settings.port)
+                client.starttls(context=context)
+                return describe_certificate(client.sock.getpeercert(binary_form=True))
+            finally:
+                client.close()
     except (OSError, smtplib.SMTPException):
         return {}
 
 
 def _converse(
-    conversation: _Conversation, settings: ProbeSettings, recipient: str, send: bool
+    conversation: _Conversation,
+    settings: ProbeSettings,
+    recipient: str,
+    send: bool,
+    budget: Budget | None,
 ) -> None:
     report = conversation.report
     host = settings.connect_host
     timeout = float(settings.timeout)
 
     with conversation.step(RESOLVE) as step:
-        addresses = _resolve(host, settings.port, timeout)
+        addresses = _resolve(host, settings.port, _within(budget, timeout))
         report.addresses = list(dict.fromkeys(str(address[4][0]) for address in addresses))
         step.detail = ", ".join(report.addresses)
 
     with conversation.step(CONNECT) as step:
-        sock, address, failures = _connect(host, addresses, timeout)
+        sock, address, failures = _connect(host, addresses, _within(budget, timeout))
         step.detail = _("connected to %(address)s port %(port)s") % {
             "address": address,
             "port": settings.port,
@@ -612,14 +627,20 @@ def _converse(
     if settings.security == Security.SSL:
         with conversation.step(TLS) as step:
             try:
-                sock = context.wrap_socket(sock, server_hostname=host)
+                with guarded(sock, budget):  # a handshake dripped byte by byte ends in time too
+                    sock.settimeout(_within(budget, timeout))
+                    sock = context.wrap_socket(sock, server_hostname=host)
             except BaseException:
                 sock.close()
                 raise
             step.detail = _record_tls(report, sock)
 
     client = PreconnectedSMTP(
-        sock, server_hostname=host, local_hostname=DNS_NAME.get_fqdn(), timeout=timeout
+        sock,
+        server_hostname=host,
+        local_hostname=DNS_NAME.get_fqdn(),
+        timeout=timeout,
+        budget=budget,
     )
     conversation.client = client
     try:

@@ -249,6 +249,17 @@ PLAIN_REPLIES = {
 Action = Callable[[socket.socket, bytes, threading.Event], bytes | None]
 
 
+def slowly(reply: bytes, seconds: float) -> Action:
+    """An action that sends ``reply`` after ``seconds`` (sooner if the test ends)."""
+
+    def act(connection: socket.socket, line: bytes, stop: threading.Event) -> bytes:
+        stop.wait(seconds)
+        connection.sendall(reply)
+        return reply
+
+    return act
+
+
 @contextmanager
 def scripted_server(
     greeting: bytes | Action,

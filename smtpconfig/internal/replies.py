@@ -75,6 +75,10 @@ def read_reply(readline: Callable[[int], bytes], *, greeting: bool = False) -> t
             )
         if len(line) > limit:
             raise ReplyTooLong(_too_long())
+        if not line.endswith(b"\n"):
+            # The connection ended in the middle of a line (or the budget's watchdog
+            # ended it): not a reply to act on.
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
         lines.append(line[4:].strip(b" \t\r\n"))
         if line[3:4] != b"-":
             return int(code), b"\n".join(lines)

@@ -5,8 +5,9 @@ The standard library encodes AUTH payloads as ASCII, so a password such as
 server. RFC 4616 (PLAIN) and common practice for LOGIN and CRAM-MD5 use
 UTF-8; these subclasses do the same and remember which mechanism succeeded.
 
-Each reply is read by :class:`~.conversation.ConversationMixin`, which goes
-first in the bases: within the timeout, and no further than a reply may go.
+Each wait and each reply go through :class:`~.conversation.ConversationMixin`,
+which goes first in the bases: within the timeout and the conversation's
+budget, and no further than a reply may go.
 """
 
 from __future__ import annotations
@@ -123,8 +124,9 @@ class NetworkPolicyMixin:
                 continue
             sock = socket.socket(family, socktype, proto)
             try:
-                if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # as create_connection does
-                    sock.settimeout(timeout)
+                wait = self._connect_timeout(timeout)
+                if wait is not socket._GLOBAL_DEFAULT_TIMEOUT:  # as create_connection does
+                    sock.settimeout(wait)
                 if self.source_address:
                     sock.bind(self.source_address)
                 sock.connect(sockaddr)
@@ -135,30 +137,43 @@ class NetworkPolicyMixin:
             return self._wrap_socket(sock, host)
         raise last_error or OSError(f"no address for {host}")
 
+    def _connect_timeout(self, timeout):
+        return timeout
+
     def _wrap_socket(self, sock, host):
         return sock
 
 
-class SMTP(
-    ConversationMixin, PayloadTrackingMixin, UTF8AuthMixin, NetworkPolicyMixin, smtplib.SMTP
-):
-    """:class:`smtplib.SMTP` with UTF-8 authentication, payload tracking, network policy."""
-
-
-class SMTP_SSL(  # noqa: N801
-    ConversationMixin, PayloadTrackingMixin, UTF8AuthMixin, NetworkPolicyMixin, smtplib.SMTP_SSL
-):
-    """:class:`smtplib.SMTP_SSL` (the name mirrors smtplib's) with the same additions."""
+class ImplicitTLSMixin:
+    """The TLS handshake right after connecting, as :class:`smtplib.SMTP_SSL` does it."""
 
     def _wrap_socket(self, sock, host):
-        # What smtplib.SMTP_SSL._get_socket does after connecting; a failure here is
-        # the TLS step's, not the connection's (the backend names steps by this tag).
+        # A failure here is the TLS step's, not the connection's (the backend names
+        # steps by this tag).
         try:
             return self.context.wrap_socket(sock, server_hostname=self._host)
         except OSError as exc:
             sock.close()
             exc.smtpconfig_step = "tls"
             raise
+
+
+class SMTP(
+    ConversationMixin, PayloadTrackingMixin, UTF8AuthMixin, NetworkPolicyMixin, smtplib.SMTP
+):
+    """:class:`smtplib.SMTP` with UTF-8 authentication, time budgets, safe replies,
+    payload tracking and the network policy."""
+
+
+class SMTP_SSL(  # noqa: N801
+    ConversationMixin,
+    PayloadTrackingMixin,
+    UTF8AuthMixin,
+    ImplicitTLSMixin,
+    NetworkPolicyMixin,
+    smtplib.SMTP_SSL,
+):
+    """:class:`smtplib.SMTP_SSL` (the name mirrors smtplib's) with the same additions."""
 
 
 #: Entries a transcript keeps, and characters per entry; then it says "… (cut)".
@@ -246,7 +261,8 @@ class PreconnectedSMTP(
     """An SMTP client over a socket the caller has already connected (and wrapped).
 
     The probe opens the TCP connection and does the TLS handshake itself, so
-    that each is a step of its own with its own timing and error.
+    that each is a step of its own with its own timing and error; it passes
+    its budget (``budget=``), which began before DNS.
     """
 
     def __init__(self, sock, server_hostname: str, **kwargs):
@@ -256,4 +272,5 @@ class PreconnectedSMTP(
         self._host = server_hostname
 
     def _get_socket(self, host, port, timeout):
+        self._guard(self._preconnected_socket)
         return self._preconnected_socket
