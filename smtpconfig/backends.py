@@ -35,7 +35,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import delivery_log, signals
 from .diagnosis import diagnose_exception
-from .exceptions import SecretUnreadable
+from .exceptions import ConversationTimeout, SecretUnreadable, SMTPProtocolError
 from .internal import smtp as smtp_clients
 from .internal.tls import client_context, new_client_context
 from .models import DeliveryOutcome, Security
@@ -118,9 +118,15 @@ def _opening_step(exc: BaseException, step: str) -> str:
     if isinstance(exc, ssl.SSLError):
         return "tls"
     if step == "connect" and isinstance(
-        exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError
+        exc,
+        smtplib.SMTPServerDisconnected
+        | smtplib.SMTPConnectError
+        | SMTPProtocolError
+        | ConversationTimeout,
     ):
-        return "ehlo"  # connected, but the greeting did not come (or was a refusal)
+        # Connected, but the greeting did not come, was a refusal or was not SMTP's
+        # (a TCP connect waits one timeout at most, so it never spends the budget).
+        return "ehlo"
     return step
 
 
@@ -289,6 +295,8 @@ class EmailBackend(smtp.EmailBackend):
                         _("the password would cross the network unencrypted; it was not sent")
                     )
                 self.connection.login(self.username, self.password)
+            # Open: the opening's budget ends here; each message gets its own.
+            self.connection.end_budget()
         except OSError as exc:
             exc.smtpconfig_step = _opening_step(exc, step)
             self._discard_connection()
@@ -332,7 +340,7 @@ class EmailBackend(smtp.EmailBackend):
         if self.connection:
             return False
         if not self.chain:
-            return super().open()
+            return self._open_with_django_settings()
         candidates = [p for p in self.chain if p.pk not in self._down]
         last_error: BaseException | None = None
         for index, profile in enumerate(candidates):
@@ -482,7 +490,7 @@ class EmailBackend(smtp.EmailBackend):
         failure: OSError | None = None
         try:
             if self.connection is None:
-                super().open()
+                self._open_with_django_settings()
             super()._send(email_message)
         except OSError as exc:
             failure = exc
@@ -504,6 +512,12 @@ class EmailBackend(smtp.EmailBackend):
         if quiet:
             return False
         raise failure
+
+    def _open_with_django_settings(self):
+        opened = super().open()
+        if self.connection is not None:
+            self.connection.end_budget()  # as in _connect_current
+        return opened
 
     # When nothing worked.
 
@@ -558,6 +572,8 @@ def _delivery_step(exc: BaseException, connection) -> str:
     if isinstance(exc, smtplib.SMTPDataError):
         return "data"
     last = getattr(connection, "last_command", "")
+    if last in ("ehlo", "helo"):
+        return "ehlo"  # smtplib greets inside sendmail() when the opening did not log in
     return last if last in ("mail", "rcpt", "data") else "mail"
 
 
@@ -566,6 +582,9 @@ def _may_fail_over(exc: BaseException, payload_sent: bool) -> bool:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _reply in exc.recipients.values()]
         return bool(codes) and all(400 <= code < 500 for code in codes)
+    if isinstance(exc, SMTPProtocolError):
+        # A reply the client could not read: like a break, safe before the message.
+        return not payload_sent
     code = getattr(exc, "smtp_code", None)
     if isinstance(code, int):
         # A temporary refusal, even of the message itself, means the server does not have it.

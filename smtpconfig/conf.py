@@ -55,6 +55,12 @@ DEFAULTS: dict[str, Any] = {
     "TEST_RATE_LIMIT": 10,
     # Of those, how many one user may have running at the same time.
     "TESTS_AT_ONCE": 1,
+    # Seconds one whole conversation may take, whatever the profile's timeout: a test
+    # (resolve, connect, TLS and every step), opening a connection, or sending one
+    # message. Each gets three times the profile's timeout, at most this, so a server
+    # that answers just inside the timeout cannot hold a request past the web server's
+    # own limit (gunicorn's default is 30 s). None: three times the timeout, no cap.
+    "MAX_CONVERSATION_SECONDS": 25,
 }
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
 
+from .exceptions import ConversationTimeout, NotAnSMTPServer, SMTPProtocolError
 from .models import Security
 from .presets import known_error_for
 
@@ -78,6 +79,10 @@ def diagnose(report: ProbeReport, settings: ProbeSettings) -> Diagnosis | None:
     if step is None:
         return None
     exc = report.exception
+    if isinstance(exc, ConversationTimeout):
+        return _too_slow(exc, settings)
+    if isinstance(exc, SMTPProtocolError):
+        return _protocol_error(exc, settings)
     code, reply = _reply(exc)
     if code is not None and 400 <= code < 500 and step.name != "auth":
         return _temporary(code, reply)
@@ -118,6 +123,54 @@ def _no_answer(step, settings) -> Diagnosis:
         % {"host": settings.host, "timeout": settings.timeout},
         field="timeout",
         temporary=True,
+    )
+
+
+def _too_slow(exc: ConversationTimeout, settings) -> Diagnosis:
+    return Diagnosis(
+        code="conversation_timeout",
+        problem=_(
+            "The server answers too slowly: %(error)s. Each answer may take up to the "
+            "timeout (%(timeout)s s), and the conversation as a whole is limited too, so "
+            "that a slow server cannot hold up the site."
+        )
+        % {"error": exc, "timeout": settings.timeout},
+        fix=_(
+            "Try again later. If the server is always this slow, ask its administrator or "
+            "use another server. The whole conversation may last three times the timeout, "
+            "up to the site's limit (SMTPCONFIG['MAX_CONVERSATION_SECONDS'])."
+        ),
+        field="timeout",
+        temporary=True,
+    )
+
+
+def _protocol_error(exc: SMTPProtocolError, settings) -> Diagnosis:
+    where = {"host": settings.host, "port": settings.port, "error": exc}
+    if isinstance(exc, NotAnSMTPServer):
+        standard = _standard_port(settings.security)
+        return Diagnosis(
+            code="not_smtp_server",
+            problem=_(
+                "Something answers on %(host)s port %(port)s, but it is not an SMTP "
+                "server (%(error)s)."
+            )
+            % where,
+            fix=_(
+                "Check the server name and port: this port belongs to another service. "
+                "Mail submission is usually on port 587 (STARTTLS) or 465 (SSL/TLS)."
+            ),
+            field="port",
+            suggestion=standard if standard != settings.port else None,
+        )
+    return Diagnosis(
+        code="protocol_error",
+        problem=_("%(host)s is not a well-behaved SMTP server: %(error)s.") % where,
+        fix=_(
+            "Check the server name and port. If they are right, the server (or a proxy or "
+            "filter in front of it) is broken: ask its administrator."
+        ),
+        field="host",
     )
 
 

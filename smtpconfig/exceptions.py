@@ -2,9 +2,14 @@
 
 Configuration problems subclass :class:`ImproperlyConfigured` and are kept out
 of the send-error hierarchy, so that ``fail_silently`` never swallows them.
+Send errors subclass the ``smtplib`` or ``OSError`` exception a caller already
+catches.
 """
 
+import smtplib
+
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext as _
 
 
 class SMTPConfigImproperlyConfigured(ImproperlyConfigured):
@@ -29,3 +34,51 @@ class SecretUnreadable(SMTPConfigImproperlyConfigured):
 
 class ProfileNotFound(SMTPConfigImproperlyConfigured):
     """The SMTP profile asked for does not exist or is disabled."""
+
+
+# Send errors: raised by the SMTP client under both the backend and the test, so that
+# the backend handles them like any other failure (fail_silently, failover, the log).
+
+
+class SMTPProtocolError(smtplib.SMTPResponseException):
+    """The server's reply breaks SMTP: too long, without a reply code, a bad AUTH challenge.
+
+    ``smtp_code`` is -1, as smtplib gives for a reply code it cannot read; the
+    text says what was wrong and never holds more of the reply than a short,
+    sanitised start.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(-1, message)
+
+    def __str__(self) -> str:
+        return str(self.smtp_error)
+
+
+class ReplyTooLong(SMTPProtocolError):
+    """A reply went past the number of lines or bytes a client reads; it was cut."""
+
+
+class MalformedReply(SMTPProtocolError):
+    """A reply without a valid reply code, or an AUTH challenge that is not base64."""
+
+
+class NotAnSMTPServer(SMTPProtocolError):
+    """What answered the connection did not greet like an SMTP server."""
+
+
+class ConversationTimeout(TimeoutError):
+    """The whole conversation (a test, opening a connection, sending a message) ran out of time.
+
+    Each reply has the profile's timeout; the whole has ``seconds`` (see
+    :func:`smtpconfig.internal.deadline.conversation_budget`).
+    """
+
+    def __init__(self, seconds: float, kind: str):
+        self.seconds, self.kind = seconds, kind
+        limit = {"seconds": f"{seconds:g}"}
+        message = {
+            "test": _("the whole test took longer than its limit of %(seconds)s s"),
+            "connect": _("connecting and logging in took longer than the limit of %(seconds)s s"),
+        }.get(kind, _("sending the message took longer than the limit of %(seconds)s s"))
+        super().__init__(message % limit)

@@ -9,6 +9,7 @@ backend's error reports all share this one account of what happened.
 
 from __future__ import annotations
 
+import json
 import re
 import smtplib
 import socket
@@ -25,10 +26,12 @@ from django.core.mail.utils import DNS_NAME
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .exceptions import ReplyTooLong, SMTPProtocolError
+from .internal.deadline import Budget, conversation_budget, guarded
 from .internal.network import addrinfo
 from .internal.network import connect as _connect
 from .internal.network import resolve as _resolve
-from .internal.smtp import PreconnectedSMTP
+from .internal.smtp import TRANSCRIPT_CUT, PreconnectedSMTP
 from .internal.tls import client_context, describe_certificate
 from .models import Security, format_sender
 
@@ -57,6 +60,9 @@ STEP_LABELS = {
     RCPT: gettext_lazy("Recipient (RCPT TO)"),
     DATA: gettext_lazy("Message (DATA)"),
 }
+
+#: The most a report's JSON (stored on the profile, sent to the page) may take, in bytes.
+MAX_REPORT_BYTES = 64 * 1024
 
 _QUEUE_ID = re.compile(r"queued as\s+([A-Za-z0-9._-]+)|\bid=([A-Za-z0-9._-]+)", re.IGNORECASE)
 
@@ -186,6 +192,8 @@ class ProbeReport:
     queue_id: str = ""
     transcript: list[str] = field(default_factory=list)
     duration: float = 0.0
+    #: Something the server sent was too long to keep in full, and was cut.
+    cut: bool = False
     exception: BaseException | None = field(default=None, repr=False)
 
     @property
@@ -250,11 +258,16 @@ class ProbeReport:
             queue_id=data.get("queue_id", ""),
             transcript=data.get("transcript", []),
             duration=data.get("duration", 0.0),
+            cut=bool(data.get("cut", False)),
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """The whole report as JSON-ready data."""
-        return {
+        """The whole report as JSON-ready data, at most :data:`MAX_REPORT_BYTES` as JSON.
+
+        Whatever a server made long (its replies, capabilities, the
+        transcript) is shortened to fit, and ``"cut"`` says so.
+        """
+        data = {
             "ok": self.ok,
             "sent": self.sent,
             "host": self.host,
@@ -275,7 +288,49 @@ class ProbeReport:
             "queue_id": self.queue_id,
             "transcript": self.transcript,
             "duration": round(self.duration, 4),
+            "cut": self.cut,
         }
+        return _fit(data)
+
+
+def _json_size(data: Any) -> int:
+    # ASCII-escaped, as Django's JSONField and JsonResponse write it: the larger count.
+    return len(json.dumps(data, default=str))
+
+
+def _shorten(value: Any, chars: int, items: int) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= chars else value[:chars] + "…"
+    if isinstance(value, list):
+        kept = [_shorten(item, chars, items) for item in value[:items]]
+        return kept + [TRANSCRIPT_CUT] if len(value) > items else kept
+    if isinstance(value, dict):
+        return {key: _shorten(item, chars, items) for key, item in value.items()}
+    return value
+
+
+def _fit(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` within MAX_REPORT_BYTES: strings and lists shortened, harder each round.
+
+    Lists keep at least ten items, so the steps (eight at most) are never cut.
+    """
+    if _json_size(data) <= MAX_REPORT_BYTES:
+        return data
+    for chars, items in ((1000, 100), (200, 20), (60, 10)):
+        shortened = _shorten({**data, "cut": True}, chars, items)
+        if _json_size(shortened) <= MAX_REPORT_BYTES:
+            return shortened
+    # Only a report made of many long non-ASCII strings gets here: keep the verdict.
+    keep = ("ok", "sent", "host", "port", "security", "send", "failed_step", "duration")
+    return {
+        **{key: data[key] for key in keep},
+        "summary": _shorten(data["summary"], 200, 0),
+        "steps": [
+            {"name": step["name"], "ok": step["ok"], "label": step["label"]}
+            for step in data["steps"]
+        ],
+        "cut": True,
+    }
 
 
 class _StepFailed(Exception):
@@ -290,6 +345,8 @@ def _reply_text(reply: bytes | str) -> str:
 
 def describe_exception(exc: BaseException) -> str:
     """A short, secret-free account of an exception, with the server's reply if any."""
+    if isinstance(exc, SMTPProtocolError):
+        return str(exc)  # says what was wrong with the reply, never the reply itself
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} {_reply_text(exc.smtp_error)}"
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -323,7 +380,9 @@ class _Conversation:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a verdict, never a 500
             record.duration = time.perf_counter() - started
             record.ok = False
-            if isinstance(exc, smtplib.SMTPResponseException):
+            if isinstance(exc, smtplib.SMTPResponseException) and not isinstance(
+                exc, SMTPProtocolError
+            ):
                 record.reply_code = exc.smtp_code
                 record.reply = _reply_text(exc.smtp_error)
             record.detail = describe_exception(exc)
@@ -377,8 +436,10 @@ def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> 
 
     Never raises for a network, TLS or SMTP failure: the report says which
     step failed, with the server's reply and a diagnosis. Every network step
-    is bounded by ``settings.timeout``. With ``send=False`` the conversation
-    ends politely after RCPT TO, so nothing is delivered.
+    is bounded by ``settings.timeout``, and all of them together by
+    :func:`~smtpconfig.internal.deadline.conversation_budget`. With
+    ``send=False`` the conversation ends politely after RCPT TO, so nothing
+    is delivered.
     """
     from .diagnosis import diagnose
 
@@ -390,16 +451,17 @@ def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> 
         send=send,
     )
     started = time.perf_counter()
+    budget = Budget.start(conversation_budget(float(settings.timeout)), "test")
     conversation = _Conversation(settings, report)
     try:
-        _converse(conversation, settings, recipient, send)
+        _converse(conversation, settings, recipient, send, budget)
         report.ok = True
     except _StepFailed:
         if isinstance(report.exception, ssl.SSLCertVerificationError):
             # Show the certificate that failed (its names, its dates): read it again
             # without verifying, on a new connection that sends nothing else.
             report.certificate = (
-                _fetch_certificate(settings, report.addresses) or report.certificate
+                _fetch_certificate(settings, budget, report.addresses) or report.certificate
             )
         report.diagnosis = diagnose(report, settings)
     finally:
@@ -411,53 +473,69 @@ def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> 
                 except (OSError, smtplib.SMTPException):
                     client.close()
             report.transcript = list(getattr(client, "transcript", []))
+            report.cut = client.transcript_cut
+        report.cut = report.cut or isinstance(report.exception, ReplyTooLong)
         report.duration = time.perf_counter() - started
     return report
 
 
-def _fetch_certificate(settings: ProbeSettings, addresses: list[str] | None = None) -> dict:
+def _within(budget: Budget | None, timeout: float) -> float:
+    """The timeout of the next wait: ``timeout``, cut to what is left of the test's budget."""
+    return timeout if budget is None else budget.wait(timeout)
+
+
+def _fetch_certificate(
+    settings: ProbeSettings, budget: Budget | None = None, addresses: list[str] | None = None
+) -> dict:
     """The server's certificate, read without verification (for display only).
 
     Connects to ``addresses`` (the ones the probe resolved, so the same server
     it spoke to, without a second look-up) or, without them, resolves the host
-    again; either way through the network policy, like every connection.
+    again; either way through the network policy, like every connection, and
+    within what is left of the test's budget.
     """
-    host, timeout = settings.connect_host, float(settings.timeout)
+    host = settings.connect_host
     context = client_context(verify=False)
     try:
+        timeout = _within(budget, float(settings.timeout))
         if addresses:
             candidates = addrinfo(addresses, settings.port)
         else:
             candidates = _resolve(host, settings.port, timeout)
         sock, _address, _failures = _connect(host, candidates, timeout)
-        with sock:
+        with sock, guarded(sock, budget):
             if settings.security == Security.SSL:
                 with context.wrap_socket(sock, server_hostname=host) as tls:
                     return describe_certificate(tls.getpeercert(binary_form=True))
-            client = PreconnectedSMTP(sock, server_hostname=host, timeout=timeout)
-            client.connect(host, settings.port)
-            client.starttls(context=context)
-            certificate = describe_certificate(client.sock.getpeercert(binary_form=True))
-            client.close()
-            return certificate
+            client = PreconnectedSMTP(sock, server_hostname=host, timeout=timeout, budget=budget)
+            try:
+                client.connect(host, settings.port)
+                client.starttls(context=context)
+                return describe_certificate(client.sock.getpeercert(binary_form=True))
+            finally:
+                client.close()
     except (OSError, smtplib.SMTPException):
         return {}
 
 
 def _converse(
-    conversation: _Conversation, settings: ProbeSettings, recipient: str, send: bool
+    conversation: _Conversation,
+    settings: ProbeSettings,
+    recipient: str,
+    send: bool,
+    budget: Budget | None,
 ) -> None:
     report = conversation.report
     host = settings.connect_host
     timeout = float(settings.timeout)
 
     with conversation.step(RESOLVE) as step:
-        addresses = _resolve(host, settings.port, timeout)
+        addresses = _resolve(host, settings.port, _within(budget, timeout))
         report.addresses = list(dict.fromkeys(str(address[4][0]) for address in addresses))
         step.detail = ", ".join(report.addresses)
 
     with conversation.step(CONNECT) as step:
-        sock, address, failures = _connect(host, addresses, timeout)
+        sock, address, failures = _connect(host, addresses, _within(budget, timeout))
         step.detail = _("connected to %(address)s port %(port)s") % {
             "address": address,
             "port": settings.port,
@@ -473,14 +551,20 @@ def _converse(
     if settings.security == Security.SSL:
         with conversation.step(TLS) as step:
             try:
-                sock = context.wrap_socket(sock, server_hostname=host)
+                with guarded(sock, budget):  # a handshake dripped byte by byte ends in time too
+                    sock.settimeout(_within(budget, timeout))
+                    sock = context.wrap_socket(sock, server_hostname=host)
             except BaseException:
                 sock.close()
                 raise
             step.detail = _record_tls(report, sock)
 
     client = PreconnectedSMTP(
-        sock, server_hostname=host, local_hostname=DNS_NAME.get_fqdn(), timeout=timeout
+        sock,
+        server_hostname=host,
+        local_hostname=DNS_NAME.get_fqdn(),
+        timeout=timeout,
+        budget=budget,
     )
     conversation.client = client
     try:

@@ -86,6 +86,8 @@ def report_lines(report: ProbeReport) -> list[str]:
         lines.append(f"  [{mark:>6}] {step.label:<22} {step.duration_ms:>7} ms  {step.detail}")
     lines.append("")
     lines.append(report.summary())
+    if report.cut:
+        lines.append(_("The server's reply was cut: it was longer than a report keeps."))
     if report.diagnosis:
         lines.append(_("What is wrong: %(problem)s") % {"problem": report.diagnosis.problem})
         lines.append(_("What to change: %(fix)s") % {"fix": report.diagnosis.fix})

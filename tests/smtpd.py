@@ -12,6 +12,7 @@ import logging
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -242,12 +243,29 @@ PLAIN_REPLIES = {
 }
 
 
+#: A scripted server's own way of answering: called with the connection, the command line
+#: it answers (b"" for the greeting) and the server's stop event (set when the test ends);
+#: returns the reply it sent, if it was one reply (so that a 354 is followed by the message).
+Action = Callable[[socket.socket, bytes, threading.Event], bytes | None]
+
+
+def slowly(reply: bytes, seconds: float) -> Action:
+    """An action that sends ``reply`` after ``seconds`` (sooner if the test ends)."""
+
+    def act(connection: socket.socket, line: bytes, stop: threading.Event) -> bytes:
+        stop.wait(seconds)
+        connection.sendall(reply)
+        return reply
+
+    return act
+
+
 @contextmanager
 def scripted_server(
-    greeting: bytes,
-    replies: dict[bytes, bytes] | None = None,
+    greeting: bytes | Action,
+    replies: dict[bytes, bytes | Action] | None = None,
     *,
-    after_data: bytes | None = b"250 2.0.0 OK\r\n",
+    after_data: bytes | Action | None = b"250 2.0.0 OK\r\n",
     close_after_data: bool = False,
     host: str = "127.0.0.1",
     port: int = 0,
@@ -255,16 +273,20 @@ def scripted_server(
     """A raw TCP server that greets with ``greeting`` and answers commands from ``replies``.
 
     ``replies`` maps a command's first word (``b"EHLO"``) to the reply lines to
-    send; a command with no entry ends the connection. After a 354 reply to
-    DATA it reads the message, then sends ``after_data`` (None: no reply) and,
-    with ``close_after_data``, drops the connection. For the behaviour aiosmtpd
-    cannot be made to show (a 421 greeting, a drop at a chosen moment).
-    ``received`` on the yielded object counts the messages read, ``connections``
-    the clients accepted (their addresses). It listens on ``host`` (127.0.0.1 or
-    ::1) at ``port`` (0: a free one).
+    send, or to an :data:`Action` that answers in its own way (slowly, at
+    length, by echoing the command); ``b"*"`` answers any other line (such as
+    the base64 an AUTH LOGIN sends), and a command with no entry ends the
+    connection. After a 354 reply to DATA it reads the message, then sends
+    ``after_data`` (None: no reply) and, with ``close_after_data``, drops the
+    connection. For the behaviour aiosmtpd cannot be made to show (a 421
+    greeting, a drop at a chosen moment, a hostile server). ``received`` on the
+    yielded object holds the messages read, ``commands`` every command line,
+    ``connections`` the clients accepted (their addresses). It listens on
+    ``host`` (127.0.0.1 or ::1) at ``port`` (0: a free one).
     """
     replies = replies or {}
     received: list[bytes] = []
+    commands: list[bytes] = []
     connections: list[tuple] = []
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.bind((host, port))
@@ -272,39 +294,49 @@ def scripted_server(
     sock.settimeout(0.1)
     stop = threading.Event()
 
+    def say(connection: socket.socket, reply: bytes | Action, line: bytes) -> bytes:
+        if callable(reply):
+            return reply(connection, line, stop) or b""
+        connection.sendall(reply)
+        return reply
+
     def talk(connection: socket.socket) -> None:
-        with connection:
-            connection.settimeout(5)
-            connection.sendall(greeting)
-            buffer, in_data = b"", False
-            while not stop.is_set():
-                try:
-                    chunk = connection.recv(65536)
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                buffer += chunk
-                while True:
-                    if in_data:
-                        if b"\r\n.\r\n" not in buffer:
-                            break
-                        message, buffer = buffer.split(b"\r\n.\r\n", 1)
-                        received.append(message)
-                        in_data = False
-                        if after_data is not None:
-                            connection.sendall(after_data)
-                        if close_after_data or after_data is None:
-                            return
-                        continue
-                    if b"\r\n" not in buffer:
+        connection.settimeout(5)
+        say(connection, greeting, b"")
+        buffer, in_data = b"", False
+        while not stop.is_set():
+            try:
+                chunk = connection.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer += chunk
+            while True:
+                if in_data:
+                    if b"\r\n.\r\n" not in buffer:
                         break
-                    line, buffer = buffer.split(b"\r\n", 1)
-                    reply = replies.get(line.split(b" ")[0].upper())
-                    if reply is None:
+                    message, buffer = buffer.split(b"\r\n.\r\n", 1)
+                    received.append(message)
+                    in_data = False
+                    if after_data is not None:
+                        say(connection, after_data, b".")
+                    if close_after_data or after_data is None:
                         return
-                    connection.sendall(reply)
-                    in_data = reply.startswith(b"354")
+                    continue
+                if b"\r\n" not in buffer:
+                    break
+                line, buffer = buffer.split(b"\r\n", 1)
+                commands.append(line)
+                reply = replies.get(line.split(b" ")[0].upper(), replies.get(b"*"))
+                if reply is None:
+                    return
+                in_data = say(connection, reply, line).startswith(b"354")
+
+    def converse(connection: socket.socket) -> None:
+        # A client that hangs up mid-reply is what some tests are about, not an error.
+        with connection, suppress(OSError):
+            talk(connection)
 
     def serve() -> None:
         while not stop.is_set():
@@ -313,12 +345,12 @@ def scripted_server(
             except OSError:
                 continue
             connections.append(peer)
-            threading.Thread(target=talk, args=(connection,), daemon=True).start()
+            threading.Thread(target=converse, args=(connection,), daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield ScriptedServer(sock.getsockname()[1], received, connections)
+        yield ScriptedServer(sock.getsockname()[1], received, commands, connections)
     finally:
         stop.set()
         thread.join(2)
@@ -329,4 +361,5 @@ def scripted_server(
 class ScriptedServer:
     port: int
     received: list[bytes]
+    commands: list[bytes] = field(default_factory=list)
     connections: list[tuple] = field(default_factory=list)

@@ -4,16 +4,22 @@ The standard library encodes AUTH payloads as ASCII, so a password such as
 ``pässwörd`` fails with ``UnicodeEncodeError`` before anything reaches the
 server. RFC 4616 (PLAIN) and common practice for LOGIN and CRAM-MD5 use
 UTF-8; these subclasses do the same and remember which mechanism succeeded.
+
+Each wait and each reply go through :class:`~.conversation.ConversationMixin`,
+which goes first in the bases: within the timeout and the conversation's
+budget, and no further than a reply may go.
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
-import io
 import smtplib
 import socket
-import time
+
+from ..exceptions import SMTPProtocolError
+from .conversation import ConversationMixin
+from .replies import SecretMask, decode_challenge
 
 # Same bound as smtplib: a server that keeps challenging is broken.
 _MAX_CHALLENGES = 5
@@ -24,24 +30,36 @@ def _b64(text: str) -> str:
 
 
 class UTF8AuthMixin:
-    """Replaces :meth:`smtplib.SMTP.auth` with a UTF-8-clean equivalent."""
+    """Replaces :meth:`smtplib.SMTP.auth` with a UTF-8-clean equivalent.
+
+    Everything secret that it sends is remembered in :attr:`secrets`, which
+    the reply reader masks in every reply from then on.
+    """
 
     #: The AUTH mechanism that succeeded, once :meth:`login` has returned.
     auth_mechanism: str | None = None
+    #: What was sent while logging in (None before AUTH).
+    secrets: SecretMask | None = None
 
     def auth(self, mechanism, authobject, *, initial_response_ok=True):
         mechanism = mechanism.upper()
+        if self.secrets is None:
+            self.secrets = SecretMask()
+        self.secrets.add_password(getattr(self, "password", "") or "")
         initial_response = authobject() if initial_response_ok else None
         if initial_response is not None:
-            code, reply = self.docmd("AUTH", f"{mechanism} {_b64(initial_response)}")
+            argument = _b64(initial_response)
+            self.secrets.add_sent(argument)
+            code, reply = self.docmd("AUTH", f"{mechanism} {argument}")
             self._auth_challenge_count = 1
         else:
             code, reply = self.docmd("AUTH", mechanism)
             self._auth_challenge_count = 0
         while code == 334:
             self._auth_challenge_count += 1
-            challenge = base64.decodebytes(reply)
-            code, reply = self.docmd(_b64(authobject(challenge)))
+            answer = _b64(authobject(decode_challenge(reply)))
+            self.secrets.add_sent(answer)
+            code, reply = self.docmd(answer)
             if self._auth_challenge_count > _MAX_CHALLENGES:
                 raise smtplib.SMTPException(
                     f"The server kept sending AUTH challenges; last reply: {code}"
@@ -56,56 +74,6 @@ class UTF8AuthMixin:
             return None
         digest = hmac.HMAC(self.password.encode("utf-8"), challenge, "md5").hexdigest()
         return f"{self.user} {digest}"
-
-
-class _DeadlineSocketIO(io.RawIOBase):
-    """The socket under smtplib's reply reader, each reply within one deadline.
-
-    A socket timeout bounds each read, not the reply: a server that sends its
-    greeting a byte at a time stays under it forever. This raw stream sets the
-    socket's timeout to what is left of the reply's deadline before each read;
-    the C BufferedReader above it still splits the lines, so a reply that
-    arrives in one piece costs one extra Python call.
-    """
-
-    def __init__(self, sock):
-        super().__init__()
-        self.sock = sock
-        self.deadline: float | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self.deadline is not None:
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("no complete reply in time")
-            self.sock.settimeout(remaining)
-        return self.sock.recv_into(buffer)
-
-
-class ReplyDeadlineMixin:
-    """Each server reply must arrive in full within the connection's timeout."""
-
-    _reply_stream: _DeadlineSocketIO | None = None
-
-    def getreply(self):
-        timeout = getattr(self, "timeout", None)
-        if self.sock is None or not isinstance(timeout, int | float) or timeout <= 0:
-            return super().getreply()
-        stream = self._reply_stream
-        if self.file is None or stream is None or stream.sock is not self.sock:
-            # New after connecting and after STARTTLS (smtplib drops self.file then).
-            stream = self._reply_stream = _DeadlineSocketIO(self.sock)
-            self.file = io.BufferedReader(stream)
-        stream.deadline = time.monotonic() + timeout
-        try:
-            return super().getreply()
-        finally:
-            stream.deadline = None
-            if self.sock is not None:
-                self.sock.settimeout(timeout)
 
 
 class PayloadTrackingMixin:
@@ -156,8 +124,9 @@ class NetworkPolicyMixin:
                 continue
             sock = socket.socket(family, socktype, proto)
             try:
-                if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # as create_connection does
-                    sock.settimeout(timeout)
+                wait = self._connect_timeout(timeout)
+                if wait is not socket._GLOBAL_DEFAULT_TIMEOUT:  # as create_connection does
+                    sock.settimeout(wait)
                 if self.source_address:
                     sock.bind(self.source_address)
                 sock.connect(sockaddr)
@@ -168,24 +137,19 @@ class NetworkPolicyMixin:
             return self._wrap_socket(sock, host)
         raise last_error or OSError(f"no address for {host}")
 
+    def _connect_timeout(self, timeout):
+        return timeout
+
     def _wrap_socket(self, sock, host):
         return sock
 
 
-class SMTP(
-    ReplyDeadlineMixin, PayloadTrackingMixin, UTF8AuthMixin, NetworkPolicyMixin, smtplib.SMTP
-):
-    """:class:`smtplib.SMTP` with UTF-8 authentication, payload tracking, network policy."""
-
-
-class SMTP_SSL(  # noqa: N801
-    ReplyDeadlineMixin, PayloadTrackingMixin, UTF8AuthMixin, NetworkPolicyMixin, smtplib.SMTP_SSL
-):
-    """:class:`smtplib.SMTP_SSL` (the name mirrors smtplib's) with the same additions."""
+class ImplicitTLSMixin:
+    """The TLS handshake right after connecting, as :class:`smtplib.SMTP_SSL` does it."""
 
     def _wrap_socket(self, sock, host):
-        # What smtplib.SMTP_SSL._get_socket does after connecting; a failure here is
-        # the TLS step's, not the connection's (the backend names steps by this tag).
+        # A failure here is the TLS step's, not the connection's (the backend names
+        # steps by this tag).
         try:
             return self.context.wrap_socket(sock, server_hostname=self._host)
         except OSError as exc:
@@ -194,21 +158,59 @@ class SMTP_SSL(  # noqa: N801
             raise
 
 
+class SMTP(
+    ConversationMixin, PayloadTrackingMixin, UTF8AuthMixin, NetworkPolicyMixin, smtplib.SMTP
+):
+    """:class:`smtplib.SMTP` with UTF-8 authentication, time budgets, safe replies,
+    payload tracking and the network policy."""
+
+
+class SMTP_SSL(  # noqa: N801
+    ConversationMixin,
+    PayloadTrackingMixin,
+    UTF8AuthMixin,
+    ImplicitTLSMixin,
+    NetworkPolicyMixin,
+    smtplib.SMTP_SSL,
+):
+    """:class:`smtplib.SMTP_SSL` (the name mirrors smtplib's) with the same additions."""
+
+
+#: Entries a transcript keeps, and characters per entry; then it says "… (cut)".
+MAX_TRANSCRIPT_ENTRIES = 200
+MAX_TRANSCRIPT_CHARS = 300
+TRANSCRIPT_CUT = "… (cut)"
+
+
 class TranscriptMixin:
-    """Records the conversation, with every credential masked.
+    """Records the conversation, with every credential masked, up to a size.
 
     The AUTH command's argument and each reply to a server challenge (334)
-    are replaced by ``****``; the message itself is recorded by its size only.
-    Goes before :class:`SMTP` in the bases, so it sees what is sent first.
+    are replaced by ``****`` (and the reply reader masks what a server
+    repeats later); the message itself is recorded by its size only. Goes
+    before :class:`ConversationMixin` in the bases, so it sees what is sent
+    first and each reply as the reader lets it through.
     """
 
     MASK = "****"
+    #: Whether an entry was shortened or entries were left out.
+    transcript_cut = False
 
     def _transcript(self) -> list[str]:
         if "transcript" not in self.__dict__:
             self.transcript: list[str] = []
             self._masking_auth = False
         return self.transcript
+
+    def _record(self, entry: str) -> None:
+        transcript = self._transcript()
+        if len(transcript) >= MAX_TRANSCRIPT_ENTRIES:
+            return  # the last entry already says "… (cut)"
+        if len(transcript) == MAX_TRANSCRIPT_ENTRIES - 1:
+            entry, self.transcript_cut = TRANSCRIPT_CUT, True
+        elif len(entry) > MAX_TRANSCRIPT_CHARS:
+            entry, self.transcript_cut = entry[:MAX_TRANSCRIPT_CHARS] + "…", True
+        transcript.append(entry)
 
     _in_data = False
 
@@ -220,23 +222,27 @@ class TranscriptMixin:
             self._in_data = False
 
     def send(self, s):
-        transcript = self._transcript()
+        self._transcript()
         text = s.decode("utf-8", "replace") if isinstance(s, bytes) else s
         if self._in_data and isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
-            transcript.append(f"C: <message, {len(s)} bytes>")
+            self._record(f"C: <message, {len(s)} bytes>")
         elif text.upper().startswith("AUTH"):
             words = text.split()
-            transcript.append(f"C: AUTH {words[1] if len(words) > 1 else ''} {self.MASK}")
+            self._record(f"C: AUTH {words[1] if len(words) > 1 else ''} {self.MASK}")
             self._masking_auth = True
         elif self._masking_auth:
-            transcript.append(f"C: {self.MASK}")
+            self._record(f"C: {self.MASK}")
         else:
-            transcript.append("C: " + text.rstrip("\r\n"))
+            self._record("C: " + text.rstrip("\r\n"))
         return super().send(s)
 
     def getreply(self):
-        transcript = self._transcript()
-        code, reply = super().getreply()
+        self._transcript()
+        try:
+            code, reply = super().getreply()
+        except SMTPProtocolError as exc:
+            self._record(f"S: <{exc}>")  # what was wrong, never the reply itself
+            raise
         lines = reply.decode("utf-8", "replace").splitlines() or [""]
         if code == 334:
             # A challenge may echo what the client sent; it is never shown.
@@ -245,17 +251,18 @@ class TranscriptMixin:
             self._masking_auth = False
         for index, line in enumerate(lines):
             separator = "-" if index < len(lines) - 1 else " "
-            transcript.append(f"S: {code}{separator}{line}")
+            self._record(f"S: {code}{separator}{line}")
         return code, reply
 
 
 class PreconnectedSMTP(
-    TranscriptMixin, ReplyDeadlineMixin, PayloadTrackingMixin, UTF8AuthMixin, smtplib.SMTP
+    TranscriptMixin, ConversationMixin, PayloadTrackingMixin, UTF8AuthMixin, smtplib.SMTP
 ):
     """An SMTP client over a socket the caller has already connected (and wrapped).
 
     The probe opens the TCP connection and does the TLS handshake itself, so
-    that each is a step of its own with its own timing and error.
+    that each is a step of its own with its own timing and error; it passes
+    its budget (``budget=``), which began before DNS.
     """
 
     def __init__(self, sock, server_hostname: str, **kwargs):
@@ -265,4 +272,5 @@ class PreconnectedSMTP(
         self._host = server_hostname
 
     def _get_socket(self, host, port, timeout):
+        self._guard(self._preconnected_socket)
         return self._preconnected_socket
