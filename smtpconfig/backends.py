@@ -36,8 +36,6 @@ from django.views.decorators.debug import sensitive_variables
 from . import delivery_log, signals
 from .diagnosis import diagnose_exception
 from .exceptions import ConversationTimeout, SecretUnreadable, SMTPProtocolError
-from .internal import smtp as smtp_clients
-from .internal.tls import client_context, new_client_context
 from .models import DeliveryOutcome, Security
 from .probe import PlaintextAuthRefused, describe_exception
 from .routing import (
@@ -47,6 +45,8 @@ from .routing import (
     order_for_sender,
     sender_domain,
 )
+from .transport import clients as smtp_clients
+from .transport.tls import client_context, new_client_context
 
 logger = logging.getLogger("smtpconfig")
 

@@ -203,7 +203,7 @@ def _resolve(exc, code, reply, settings, report) -> Diagnosis:
 
 
 def _connect(exc, code, reply, settings, report) -> Diagnosis:
-    from .network_policy import BlockedAddress
+    from .transport.policy import BlockedAddress
 
     where = {"host": settings.host, "port": settings.port}
     standard = _standard_port(settings.security)

@@ -71,7 +71,7 @@ class ConversationTimeout(TimeoutError):
     """The whole conversation (a test, opening a connection, sending a message) ran out of time.
 
     Each reply has the profile's timeout; the whole has ``seconds`` (see
-    :func:`smtpconfig.internal.deadline.conversation_budget`).
+    :func:`smtpconfig.transport.deadline.conversation_budget`).
     """
 
     def __init__(self, seconds: float, kind: str):

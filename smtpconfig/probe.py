@@ -27,13 +27,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .exceptions import ReplyTooLong, SMTPProtocolError
-from .internal.deadline import Budget, conversation_budget, guarded
-from .internal.network import addrinfo
-from .internal.network import connect as _connect
-from .internal.network import resolve as _resolve
-from .internal.smtp import TRANSCRIPT_CUT, PreconnectedSMTP
-from .internal.tls import client_context, describe_certificate
 from .models import Security, format_sender
+from .transport.clients import TRANSCRIPT_CUT, PreconnectedSMTP
+from .transport.deadline import Budget, conversation_budget, guarded
+from .transport.network import addrinfo
+from .transport.network import connect as _connect
+from .transport.network import resolve as _resolve
+from .transport.tls import client_context, describe_certificate
 
 if TYPE_CHECKING:
     from .diagnosis import Diagnosis
@@ -437,7 +437,7 @@ def run_probe(settings: ProbeSettings, recipient: str, *, send: bool = True) -> 
     Never raises for a network, TLS or SMTP failure: the report says which
     step failed, with the server's reply and a diagnosis. Every network step
     is bounded by ``settings.timeout``, and all of them together by
-    :func:`~smtpconfig.internal.deadline.conversation_budget`. With
+    :func:`~smtpconfig.transport.deadline.conversation_budget`. With
     ``send=False`` the conversation ends politely after RCPT TO, so nothing
     is delivered.
     """

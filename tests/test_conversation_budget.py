@@ -98,7 +98,7 @@ def test_the_cap_bounds_a_long_timeout(settings):
     [(1, 25, 3), (10, 25, 25), (10, None, 30), (None, 25, 25), (None, None, None)],
 )
 def test_conversation_budget_is_three_timeouts_at_most_the_cap(settings, timeout, cap, expected):
-    from smtpconfig.internal.deadline import conversation_budget
+    from smtpconfig.transport.deadline import conversation_budget
 
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "MAX_CONVERSATION_SECONDS": cap}
     assert conversation_budget(timeout) == expected
@@ -250,7 +250,7 @@ def test_an_open_connection_left_idle_past_the_budget_still_sends(
 
 
 def test_watchdog_shuts_a_connection_down_at_its_deadline_and_forgets_disarmed_ones():
-    from smtpconfig.internal.deadline import WATCHDOG
+    from smtpconfig.transport.deadline import WATCHDOG
 
     left, right = socket.socketpair()
     with left, right:

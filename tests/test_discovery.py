@@ -9,8 +9,8 @@ from django.core.management import call_command
 
 from smtpconfig.discovery import discover
 from smtpconfig.domain_health import OK, UNKNOWN, WARNING, check_sender_domain
-from smtpconfig.internal.resolver import parse_nameserver
 from smtpconfig.presets import PRESETS, Preset, preset_for_mx
+from smtpconfig.transport.resolver import parse_nameserver
 
 from .dnsd import Zone, running_dns_server
 

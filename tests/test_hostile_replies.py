@@ -159,7 +159,7 @@ def test_report_as_dict_stays_under_64_kib_whatever_it_holds():
 
 
 def test_transcript_keeps_200_entries_and_says_it_was_cut():
-    from smtpconfig.internal.smtp import PreconnectedSMTP
+    from smtpconfig.transport.clients import PreconnectedSMTP
 
     client = PreconnectedSMTP(None, server_hostname="x")
     for number in range(500):

@@ -6,8 +6,8 @@ import pytest
 from django.core import mail
 
 from smtpconfig.models import Security
-from smtpconfig.network_policy import BlockedAddress, check_address
 from smtpconfig.probe import ProbeSettings, _fetch_certificate, run_probe
+from smtpconfig.transport.policy import BlockedAddress, check_address
 
 from .dnsd import Zone, running_dns_server
 from .smtpd import PLAIN_REPLIES, running_smtp_server, scripted_server

@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID, NameOID
 from django.template.loader import render_to_string
 
-from smtpconfig.internal.tls import describe_certificate
 from smtpconfig.models import Security
 from smtpconfig.probe import ProbeSettings, run_probe
+from smtpconfig.transport.tls import describe_certificate
 
 from .smtpd import running_smtp_server
 

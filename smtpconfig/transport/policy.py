@@ -24,8 +24,8 @@ import ipaddress
 
 from django.utils.translation import gettext as _
 
-from .conf import get_setting
-from .exceptions import SMTPConfigImproperlyConfigured
+from ..conf import get_setting
+from ..exceptions import SMTPConfigImproperlyConfigured
 
 
 class BlockedAddress(ConnectionRefusedError):

@@ -20,7 +20,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from ..conf import get_setting
-from ..network_policy import BlockedAddress, check_address
+from .policy import BlockedAddress, check_address
 from .resolver import lookup, make_resolver
 
 

@@ -106,10 +106,10 @@ class PayloadTrackingMixin:
 
 
 class NetworkPolicyMixin:
-    """Connects only to addresses the network policy allows (see smtpconfig.network_policy)."""
+    """Connects only to addresses the network policy allows (see smtpconfig.transport.policy)."""
 
     def _get_socket(self, host, port, timeout):
-        from ..network_policy import check_address
+        from .policy import check_address
 
         if timeout is not None and not timeout:
             raise ValueError("Non-blocking socket (timeout=0) is not supported")
