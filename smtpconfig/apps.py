@@ -11,8 +11,8 @@ class SMTPConfigConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from . import checks  # noqa: F401 (registers the system checks)
+        from .delivery.profiles import profiles_changed
         from .models import SMTPProfile
-        from .routing import profiles_changed
         from .signals import profiles_updated
 
         post_save.connect(profiles_changed, sender=SMTPProfile, dispatch_uid="smtpconfig-saved")

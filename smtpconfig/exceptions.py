@@ -67,6 +67,30 @@ class NotAnSMTPServer(SMTPProtocolError):
     """What answered the connection did not greet like an SMTP server."""
 
 
+class StartTLSNotOffered(smtplib.SMTPNotSupportedError):
+    """The server's EHLO reply has no STARTTLS, so nothing more was sent."""
+
+
+class AuthNotOffered(smtplib.SMTPNotSupportedError):
+    """A user name is set but the server's EHLO reply offers no AUTH."""
+
+
+class PasswordMissing(smtplib.SMTPException):
+    """A user name is set but there is no password to log in with."""
+
+
+class PlaintextAuthRefused(smtplib.SMTPException):
+    """A login over an unencrypted connection was not allowed; nothing was sent."""
+
+
+class RecipientRefused(smtplib.SMTPResponseException):
+    """The server refused the recipient at RCPT TO."""
+
+
+class MessageTooLarge(smtplib.SMTPResponseException):
+    """The message is larger than the SIZE the server announced; it was not sent."""
+
+
 class ConversationTimeout(TimeoutError):
     """The whole conversation (a test, opening a connection, sending a message) ran out of time.
 

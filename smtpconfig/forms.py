@@ -11,9 +11,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import crypto, secret_binding
 from .exceptions import SMTPConfigImproperlyConfigured
-from .models import Security, SMTPProfile
+from .models import SMTPProfile
 from .presets import PRESETS, get_preset
-from .probe import ProbeSettings
+from .transport.settings import ConnectionSettings, Security
 from .validators import HeaderSafeValidator, validate_smtp_host
 
 
@@ -234,8 +234,8 @@ class SMTPProfileForm(forms.ModelForm):
         return profile
 
     @method_decorator(sensitive_variables("data", "password"))
-    def probe_settings(self) -> ProbeSettings:
-        """The values in this (valid) form as probe settings, saved or not.
+    def connection_settings(self) -> ConnectionSettings:
+        """The values in this (valid) form as the transport takes them, saved or not.
 
         A blank password means the stored one; reading it may raise
         :class:`~smtpconfig.exceptions.SecretUnreadable`.
@@ -249,7 +249,7 @@ class SMTPProfileForm(forms.ModelForm):
             # The instance holds the form's values now: the stored password opens only
             # if they are still the server settings it was entered for.
             password = self.instance.readable_password()
-        return ProbeSettings(
+        return ConnectionSettings(
             host=data["host"],
             port=data["port"],
             security=data["security"],
@@ -264,6 +264,9 @@ class SMTPProfileForm(forms.ModelForm):
             profile_name=data.get("name", ""),
             allow_plaintext_auth=data.get("allow_plaintext_auth", False),
         )
+
+    #: The name the admin's test used before the transport had one settings value.
+    probe_settings = connection_settings
 
 
 class CandidateSettingsForm(forms.Form):

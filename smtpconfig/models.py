@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from email.headerregistry import Address
-
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from . import crypto, secret_binding
 from .conf import get_setting
 from .exceptions import SecretUnreadable
 from .signals import profiles_updated
+from .transport.settings import (  # noqa: F401 (Security and the formatters: public here too)
+    STANDARD_PORTS,
+    ConnectionSettings,
+    Security,
+    format_sender,
+    format_server,
+)
 from .validators import (
     HeaderSafeValidator,
     split_domains,
@@ -27,45 +31,8 @@ from .validators import (
 _DEFAULT_SAVE_ATTEMPTS = 5
 
 
-class Security(models.TextChoices):
-    """How the connection to the server is protected: one field, never two booleans."""
-
-    # In context: Django's own catalogs translate a bare "None" as "no value".
-    NONE = "none", pgettext_lazy("SSL/TLS mode", "None")
-    STARTTLS = "starttls", _("STARTTLS")
-    SSL = "ssl", _("SSL/TLS")
-
-
-#: The port each encrypted mode usually runs on (RFC 8314: 465; RFC 6409: 587).
-STANDARD_PORTS = {Security.SSL: 465, Security.STARTTLS: 587}
-
-
 def _default_timeout() -> int:
     return int(get_setting("DEFAULT_TIMEOUT"))
-
-
-def format_server(host: str, port: int) -> str:
-    """``host:port``, with an IPv6 address in brackets."""
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"{host}:{port}"
-
-
-def format_sender(display_name: str, address: str) -> str:
-    """``Display Name <address>``, quoted where needed and not yet RFC 2047 encoded.
-
-    Django encodes a non-ASCII display name when it builds the message, so the
-    name is left readable here (encoding it twice would show encoded words).
-    """
-    if not display_name:
-        return address
-    try:
-        return str(Address(display_name=display_name, addr_spec=address))
-    except (ValueError, IndexError):
-        # An address the header parser will not take apart (a non-ASCII local part):
-        # quote the name by hand rather than lose it.
-        quoted = display_name.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{quoted}" <{address}>'
 
 
 class SMTPProfileQuerySet(models.QuerySet):
@@ -373,6 +340,14 @@ class SMTPProfile(models.Model):
                 )
                 % {"name": self.name}
             ) from None
+
+    def connection_settings(self) -> ConnectionSettings:
+        """This profile as the transport takes it.
+
+        Reading the stored password may raise
+        :class:`~smtpconfig.exceptions.SecretUnreadable`.
+        """
+        return ConnectionSettings.from_profile(self)
 
     # Display helpers.
 

@@ -15,7 +15,8 @@ from django.utils.translation import gettext as _
 
 from .diagnosis import Diagnosis
 from .models import Security, SMTPProfile
-from .probe import ProbeReport, ProbeSettings, run_probe
+from .probe import ProbeReport, run_probe
+from .transport.settings import ConnectionSettings
 
 logger = logging.getLogger("smtpconfig")
 
@@ -39,7 +40,7 @@ def suggestion_label(diagnosis: Diagnosis) -> str:
     return str(diagnosis.suggestion)
 
 
-def run_test(settings: ProbeSettings, recipient: str, *, send: bool = True) -> ProbeReport:
+def run_test(settings: ConnectionSettings, recipient: str, *, send: bool = True) -> ProbeReport:
     """Probe ``settings`` (a profile's, saved or not) and return the report."""
     return run_probe(settings, recipient, send=send)
 

@@ -53,7 +53,7 @@ def fresh_profile_snapshot():
     """Each test starts without the process's cached profiles (or a cached generation)."""
     from django.core.cache import cache
 
-    from smtpconfig import routing
+    from smtpconfig.delivery import profiles as routing
 
     routing._snapshot.generation = None
     cache.clear()

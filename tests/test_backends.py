@@ -204,7 +204,8 @@ def test_wrong_password_raises_smtp_authentication_error(auth_server, make_profi
 def test_opening_a_connection_after_the_first_only_checks_freshness(
     make_profile, django_assert_num_queries, monkeypatch
 ):
-    from smtpconfig import crypto, routing
+    from smtpconfig import crypto
+    from smtpconfig.delivery import profiles as routing
 
     make_profile(password="s3cret")
     get_connection()  # the first in this process loads and decrypts the profiles
@@ -231,7 +232,7 @@ def test_with_a_shared_cache_opening_makes_no_query(
         assert get_connection().profile.name == "Main"
     profile.from_name = "Changed"
     profile.save()  # announces the change through the cache
-    assert get_connection().profile.from_name == "Changed"
+    assert get_connection().profile.settings.from_name == "Changed"
 
 
 def test_sending_through_an_open_connection_makes_no_settings_query(

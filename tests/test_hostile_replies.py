@@ -136,7 +136,7 @@ def test_an_ehlo_reply_within_the_limits_still_gives_a_report_under_64_kib(make_
 def test_report_as_dict_stays_under_64_kib_whatever_it_holds():
     """Even a report of long non-ASCII strings everywhere (6 bytes a character as JSON)."""
     from smtpconfig.diagnosis import Diagnosis
-    from smtpconfig.probe import ProbeReport, Step
+    from smtpconfig.probe import ProbeReport, StepResult
 
     long = "Ж" * 20000
     report = ProbeReport(
@@ -145,7 +145,10 @@ def test_report_as_dict_stays_under_64_kib_whatever_it_holds():
         security="none",
         recipient=long,
         send=True,
-        steps=[Step(name=name, detail=long, reply=long) for name in ("resolve", "connect", "ehlo")],
+        steps=[
+            StepResult(name=name, detail=long, reply=long)
+            for name in ("resolve", "connect", "ehlo")
+        ],
         diagnosis=Diagnosis(code="x", problem=long, fix=long),
         capabilities=[long] * 500,
         transcript=[long] * 500,

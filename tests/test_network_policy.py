@@ -6,7 +6,8 @@ import pytest
 from django.core import mail
 
 from smtpconfig.models import Security
-from smtpconfig.probe import ProbeSettings, _fetch_certificate, run_probe
+from smtpconfig.probe import ProbeSettings, run_probe
+from smtpconfig.probe.conversation import _fetch_certificate
 from smtpconfig.transport.policy import BlockedAddress, check_address
 
 from .dnsd import Zone, running_dns_server
@@ -185,6 +186,8 @@ def test_the_backend_does_not_reach_loopback_through_the_unspecified_address(
     loopback_blocked, settings, make_profile, host
 ):
     settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
+    # The backend resolves like the probe: the system's resolver reads "0" as 0.0.0.0.
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DNS_NAMESERVERS": []}
     with loopback_listeners() as (port, ipv4, ipv6):
         make_profile(host=host, port=port)
         with pytest.raises(ConnectionRefusedError, match="not allowed"):

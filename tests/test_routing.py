@@ -12,7 +12,7 @@ import pytest
 from django.core import mail
 from django.db import connection
 
-from smtpconfig import routing
+from smtpconfig.delivery import profiles as routing
 from smtpconfig.models import SMTPProfile
 
 from .conftest import database_url

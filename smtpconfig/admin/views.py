@@ -175,7 +175,7 @@ class ProfileTestView(ProfilePageView):
                 return None, _("Enter a valid email address to send the test to.")
             return None, _("“%(address)s” is not a valid email address.") % {"address": recipient}
         try:
-            settings = form.probe_settings()
+            settings = form.connection_settings()
         except SMTPConfigImproperlyConfigured as exc:
             return None, str(exc)
         return run_test(settings, recipient, send=SEND_TEST in request.POST), None

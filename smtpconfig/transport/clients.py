@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hmac
 import smtplib
-import socket
 
 from ..exceptions import SMTPProtocolError
 from .conversation import ConversationMixin
@@ -105,75 +104,25 @@ class PayloadTrackingMixin:
         return self.last_data_reply
 
 
-class NetworkPolicyMixin:
-    """Connects only to addresses the network policy allows (see smtpconfig.transport.policy)."""
+class SessionSMTP(ConversationMixin, PayloadTrackingMixin, UTF8AuthMixin, smtplib.SMTP):
+    """:class:`smtplib.SMTP` over a socket the transport has already connected (and wrapped).
+
+    The transport (:mod:`.session`) resolves, connects through the network
+    policy and does an implicit TLS handshake itself, so that each is a step
+    of its own with its own timing and error; this client then greets, starts
+    TLS, logs in and sends, with UTF-8 authentication, time budgets, safe
+    replies and payload tracking.
+    """
+
+    def __init__(self, sock, server_hostname: str, **kwargs):
+        self._preconnected_socket = sock
+        super().__init__(**kwargs)
+        # smtplib sets this (the name STARTTLS verifies) only when __init__ connects.
+        self._host = server_hostname
 
     def _get_socket(self, host, port, timeout):
-        from .policy import check_address
-
-        if timeout is not None and not timeout:
-            raise ValueError("Non-blocking socket (timeout=0) is not supported")
-        last_error: OSError | None = None
-        for family, socktype, proto, _name, sockaddr in socket.getaddrinfo(
-            host, port, 0, socket.SOCK_STREAM
-        ):
-            try:
-                check_address(host, str(sockaddr[0]))
-            except OSError as exc:  # blocked: try the host's other addresses first
-                last_error = exc
-                continue
-            sock = socket.socket(family, socktype, proto)
-            try:
-                wait = self._connect_timeout(timeout)
-                if wait is not socket._GLOBAL_DEFAULT_TIMEOUT:  # as create_connection does
-                    sock.settimeout(wait)
-                if self.source_address:
-                    sock.bind(self.source_address)
-                sock.connect(sockaddr)
-            except OSError as exc:
-                sock.close()
-                last_error = exc
-                continue
-            return self._wrap_socket(sock, host)
-        raise last_error or OSError(f"no address for {host}")
-
-    def _connect_timeout(self, timeout):
-        return timeout
-
-    def _wrap_socket(self, sock, host):
-        return sock
-
-
-class ImplicitTLSMixin:
-    """The TLS handshake right after connecting, as :class:`smtplib.SMTP_SSL` does it."""
-
-    def _wrap_socket(self, sock, host):
-        # A failure here is the TLS step's, not the connection's (the backend names
-        # steps by this tag).
-        try:
-            return self.context.wrap_socket(sock, server_hostname=self._host)
-        except OSError as exc:
-            sock.close()
-            exc.smtpconfig_step = "tls"
-            raise
-
-
-class SMTP(
-    ConversationMixin, PayloadTrackingMixin, UTF8AuthMixin, NetworkPolicyMixin, smtplib.SMTP
-):
-    """:class:`smtplib.SMTP` with UTF-8 authentication, time budgets, safe replies,
-    payload tracking and the network policy."""
-
-
-class SMTP_SSL(  # noqa: N801
-    ConversationMixin,
-    PayloadTrackingMixin,
-    UTF8AuthMixin,
-    ImplicitTLSMixin,
-    NetworkPolicyMixin,
-    smtplib.SMTP_SSL,
-):
-    """:class:`smtplib.SMTP_SSL` (the name mirrors smtplib's) with the same additions."""
+        self._guard(self._preconnected_socket)
+        return self._preconnected_socket
 
 
 #: Entries a transcript keeps, and characters per entry; then it says "… (cut)".
@@ -255,22 +204,5 @@ class TranscriptMixin:
         return code, reply
 
 
-class PreconnectedSMTP(
-    TranscriptMixin, ConversationMixin, PayloadTrackingMixin, UTF8AuthMixin, smtplib.SMTP
-):
-    """An SMTP client over a socket the caller has already connected (and wrapped).
-
-    The probe opens the TCP connection and does the TLS handshake itself, so
-    that each is a step of its own with its own timing and error; it passes
-    its budget (``budget=``), which began before DNS.
-    """
-
-    def __init__(self, sock, server_hostname: str, **kwargs):
-        self._preconnected_socket = sock
-        super().__init__(**kwargs)
-        # smtplib sets this (the name STARTTLS verifies) only when __init__ connects.
-        self._host = server_hostname
-
-    def _get_socket(self, host, port, timeout):
-        self._guard(self._preconnected_socket)
-        return self._preconnected_socket
+class PreconnectedSMTP(TranscriptMixin, SessionSMTP):
+    """:class:`SessionSMTP` that also records the conversation (the probe's client)."""

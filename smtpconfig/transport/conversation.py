@@ -129,23 +129,6 @@ class ConversationMixin:
             self.close()
             raise
 
-    def _connect_timeout(self, timeout):
-        wait = self._next_wait()
-        return timeout if wait is None else wait
-
-    def _wrap_socket(self, sock, host):
-        self._guard(sock)
-        try:
-            self._bound(sock)
-            return super()._wrap_socket(sock, host)
-        except OSError as exc:
-            if not self._out_of_time():
-                raise
-            timeout = self.budget.exceeded()
-            if hasattr(exc, "smtpconfig_step"):
-                timeout.smtpconfig_step = exc.smtpconfig_step
-            raise timeout from None
-
     def starttls(self, *args, **kwargs):
         try:
             if self.sock is not None:

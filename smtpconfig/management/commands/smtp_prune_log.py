@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from smtpconfig import delivery_log
 from smtpconfig.conf import get_setting
+from smtpconfig.delivery import log as delivery_log
 
 
 class Command(BaseCommand):

@@ -9,7 +9,6 @@ from django.utils.translation import gettext as _
 
 from smtpconfig.exceptions import SMTPConfigImproperlyConfigured
 from smtpconfig.models import Security, SMTPProfile
-from smtpconfig.probe import ProbeSettings
 from smtpconfig.tester import not_recorded_message, record_outcome, report_lines, run_test
 
 EXIT_ACCEPTED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -59,7 +58,7 @@ class Command(BaseCommand):
                 returncode=EXIT_USAGE,
             ) from None
         try:
-            settings = ProbeSettings.from_profile(profile_obj)
+            settings = profile_obj.connection_settings()
         except SMTPConfigImproperlyConfigured as exc:
             raise CommandError(str(exc), returncode=EXIT_USAGE) from None
 

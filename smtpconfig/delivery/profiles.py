@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import secrets
 import threading
-from dataclasses import dataclass, field
-from email.utils import parseaddr
+from dataclasses import dataclass
 
 from django.core.cache import caches
 from django.db import connections, router
 from django.utils.translation import gettext as _
 
-from .conf import get_setting
-from .exceptions import ProfileNotFound, SecretUnreadable
-from .models import ProfilesVersion, SMTPProfile, format_sender, format_server
+from ..conf import get_setting
+from ..exceptions import ProfileNotFound, SecretUnreadable
+from ..models import ProfilesVersion, SMTPProfile
+from ..transport.settings import ConnectionSettings
 
 _GENERATION_KEY = "smtpconfig:profiles:generation"
 # With a shared cache, how long a generation read from the database is trusted before
@@ -40,61 +40,47 @@ _VERSIONED_VENDORS = ("sqlite", "postgresql")
 
 @dataclass(frozen=True)
 class ResolvedProfile:
-    """A profile as the backend needs it: plain values, the password decrypted once."""
+    """A profile as the backend needs it: its connection settings (the password decrypted
+    once) and what failover and routing need."""
 
     pk: int
     name: str
-    host: str
-    port: int
-    security: str
-    username: str
-    password: str = field(repr=False)
+    settings: ConnectionSettings
     #: Why the stored password cannot be used ('' when it can).
     password_error: str
-    timeout: int
-    verify_certificate: bool
-    ca_certificate: str
-    from_email: str
-    from_name: str
-    reply_to: str
     priority: int
     is_default: bool
     sender_domains: tuple[str, ...]
     #: ``Display Name <address>``, formatted once (parsing the address is not free).
     sender: str
-    allow_plaintext_auth: bool = False
 
     @classmethod
     def from_profile(cls, profile: SMTPProfile) -> ResolvedProfile:
         try:
-            password, password_error = profile.readable_password(), ""
+            settings, password_error = profile.connection_settings(), ""
         except SecretUnreadable as exc:
-            password, password_error = "", str(exc)
+            settings, password_error = (
+                ConnectionSettings.from_profile(profile, password=""),
+                str(exc),
+            )
         return cls(
             pk=profile.pk,
             name=profile.name,
-            host=profile.host.strip().removeprefix("[").removesuffix("]"),
-            port=profile.port,
-            security=profile.security,
-            username=profile.username,
-            password=password,
+            settings=settings.replace(host=settings.connect_host),
             password_error=password_error,
-            timeout=profile.timeout,
-            verify_certificate=profile.verify_certificate,
-            ca_certificate=profile.ca_certificate,
-            from_email=profile.from_email,
-            from_name=profile.from_name,
-            reply_to=profile.reply_to,
             priority=profile.priority,
             is_default=profile.is_default,
             sender_domains=tuple(profile.sender_domain_list),
-            sender=format_sender(profile.from_name, profile.from_email),
-            allow_plaintext_auth=profile.allow_plaintext_auth,
+            sender=settings.sender,
         )
 
     @property
     def server(self) -> str:
-        return format_server(self.host, self.port)
+        return self.settings.server
+
+    @property
+    def reply_to(self) -> str:
+        return self.settings.reply_to
 
 
 class _Snapshot:
@@ -220,16 +206,3 @@ def named_profile(name: str, profiles: tuple[ResolvedProfile, ...]) -> ResolvedP
             else _("No profile is enabled.")
         )
     )
-
-
-def sender_domain(address: str) -> str:
-    """The domain of an address such as ``Name <user@Example.com>``, lower case."""
-    return parseaddr(address)[1].rpartition("@")[2].lower().rstrip(".")
-
-
-def order_for_sender(
-    profiles: tuple[ResolvedProfile, ...] | list[ResolvedProfile], domain: str
-) -> list[ResolvedProfile]:
-    """``profiles`` with those that serve ``domain`` moved to the front (order kept)."""
-    serving = [profile for profile in profiles if domain and domain in profile.sender_domains]
-    return serving + [profile for profile in profiles if profile not in serving]

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from .conf import get_setting
-from .models import DeliveryLog
+from ..conf import get_setting
+from ..models import DeliveryLog
 
 if TYPE_CHECKING:
     from django.core.mail import EmailMessage
@@ -63,7 +63,8 @@ def entry(
         "profile_name": profile_name[:100],
         "tried": tried,
         "sender": str(sender)[:_MAX_FIELD],
-        "recipients": ", ".join(message.recipients()),
+        # str(): an address may be a lazy translation string (Django allows it).
+        "recipients": ", ".join(str(address) for address in message.recipients()),
         "subject": str(message.subject or "")[:_MAX_FIELD],
         "message_id": str(message_id)[:_MAX_FIELD],
         "outcome": outcome,

@@ -1,0 +1,141 @@
+"""Encryption: the TLS handshake and the server's certificate."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+
+from django.utils.translation import gettext as _
+
+from ..transport.settings import Security
+from .base import (
+    CERT_EXPIRED,
+    CERT_HOSTNAME_MISMATCH,
+    CERT_IP_MISMATCH,
+    CERT_NOT_YET_VALID,
+    CERT_SELF_SIGNED,
+    CERT_SELF_SIGNED_IN_CHAIN,
+    CERT_UNKNOWN_ISSUER,
+    CERT_UNKNOWN_ISSUER_LEAF,
+    NOT_TLS,
+    Diagnosis,
+)
+
+
+def tls(exc, code, reply, settings, failure) -> Diagnosis:
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        # The probe's StartTLSNotOffered, or smtplib's own "STARTTLS extension not supported".
+        return Diagnosis(
+            code="starttls_not_offered",
+            problem=_(
+                "The server does not offer STARTTLS, so the connection cannot be encrypted. "
+                "Nothing more was sent, not even the password."
+            ),
+            fix=_(
+                "If the server supports SSL/TLS, choose SSL/TLS (usually port 465). Otherwise "
+                "ask your provider for an encrypted submission port."
+            ),
+            field="security",
+            suggestion=Security.SSL,
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return certificate(exc, settings, failure.certificate)
+    if settings.security == Security.SSL and NOT_TLS.search(str(exc)):
+        choice = _("Choose STARTTLS and port 587") if settings.port == 465 else _("Choose STARTTLS")
+        return Diagnosis(
+            code="ssl_on_plain_port",
+            problem=_(
+                "SSL/TLS is chosen, but the server on port %(port)s speaks plain SMTP "
+                "first (OpenSSL says “wrong version number”)."
+            )
+            % {"port": settings.port},
+            fix=(
+                _("%(choice)s, or keep SSL/TLS and use port 465.")
+                if settings.port != 465
+                else _("%(choice)s.")
+            )
+            % {"choice": choice},
+            field="security",
+            suggestion=Security.STARTTLS,
+        )
+    if code is not None:
+        return Diagnosis(
+            code="starttls_refused",
+            problem=_("The server refused STARTTLS: %(code)s %(reply)s")
+            % {"code": code, "reply": reply},
+            fix=_("Choose SSL/TLS on port 465 if the server offers it, or ask your provider."),
+            field="security",
+            suggestion=Security.SSL,
+        )
+    return Diagnosis(
+        code="tls_failed",
+        problem=_("The TLS handshake with %(host)s failed: %(error)s.")
+        % {"host": settings.host, "error": failure.detail},
+        fix=_(
+            "Check the SSL/TLS mode and port (465 for SSL/TLS, 587 for STARTTLS). An old "
+            "server may only offer TLS versions that are no longer considered safe."
+        ),
+        field="security",
+    )
+
+
+def certificate(exc: ssl.SSLCertVerificationError, settings, certificate: dict) -> Diagnosis:
+    number = exc.verify_code
+    names = [name for name in certificate.get("names", []) if "*" not in name]
+    if number in (CERT_HOSTNAME_MISMATCH, CERT_IP_MISMATCH):
+        problem = _("The server's certificate is not valid for the name “%(host)s”.") % {
+            "host": settings.host
+        }
+        if certificate.get("names"):
+            problem += " " + _("It names: %(names)s.") % {"names": ", ".join(certificate["names"])}
+        return Diagnosis(
+            code="certificate_name_mismatch",
+            problem=problem,
+            fix=_(
+                "Enter the server name exactly as it appears in the certificate (often the "
+                "provider's own host name rather than your domain)."
+            ),
+            field="host",
+            suggestion=names[0] if len(names) == 1 else None,
+        )
+    if number in (CERT_EXPIRED, CERT_NOT_YET_VALID):
+        when = certificate.get("not_after", "")[:10] if number == CERT_EXPIRED else ""
+        return Diagnosis(
+            code="certificate_expired",
+            problem=(
+                _("The server's certificate expired on %(date)s.") % {"date": when}
+                if when
+                else _("The server's certificate has expired or is not valid yet.")
+            ),
+            fix=_(
+                "The server's administrator must renew the certificate. Check too that this "
+                "machine's clock is right."
+            ),
+            field="verify_certificate",
+        )
+    if number in (
+        CERT_SELF_SIGNED,
+        CERT_SELF_SIGNED_IN_CHAIN,
+        CERT_UNKNOWN_ISSUER,
+        CERT_UNKNOWN_ISSUER_LEAF,
+    ):
+        return Diagnosis(
+            code="certificate_untrusted",
+            problem=_(
+                "The server's certificate is self-signed or signed by an authority this "
+                "machine does not trust."
+            ),
+            fix=_(
+                "Paste the certificate of the authority that signed it into “Custom CA "
+                "certificate”. Only for a server you control on a network you trust: untick "
+                "“Verify certificate” (the connection can then be intercepted)."
+            ),
+            field="ca_certificate",
+        )
+    return Diagnosis(
+        code="certificate_invalid",
+        problem=_("The server's certificate could not be verified: %(reason)s.")
+        % {"reason": exc.verify_message or exc.reason},
+        fix=_("Ask the server's administrator to fix the certificate."),
+        field="verify_certificate",
+    )

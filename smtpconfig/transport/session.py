@@ -1,0 +1,233 @@
+"""The one road to an SMTP server: resolve ► connect ► TLS ► EHLO ► login.
+
+:func:`open_session` is how the test (``probe``) and the site's mail
+(``backends``) reach a server: the same resolver (``DNS_NAMESERVERS`` when
+set), the network policy on every address, one time budget, implicit TLS or
+STARTTLS (never a downgrade), no password over plain text unless allowed,
+and one place where a login method plugs in (:func:`log_in`). A
+:class:`Recorder` watches the steps: the base one records nothing (the
+backend's), the probe's times them and keeps what the server said.
+
+Any failure is a :class:`~.steps.StepFailed` carrying its step and the
+original error, and leaves nothing open: a connection that fails half-way is
+closed before the error leaves this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.core.mail.utils import DNS_NAME
+from django.utils.translation import gettext as _
+
+from ..exceptions import (
+    AuthNotOffered,
+    PasswordMissing,
+    PlaintextAuthRefused,
+    SMTPProtocolError,
+    StartTLSNotOffered,
+)
+from .clients import PreconnectedSMTP, SessionSMTP
+from .deadline import Budget, conversation_budget, guarded
+from .network import connect, resolve
+from .settings import ConnectionSettings, Security
+from .steps import Step, StepFailed, reply_text
+from .tls import client_context, new_client_context
+
+
+@dataclass
+class StepNote:
+    """What a step found, for a recorder that keeps it (the reply, a readable detail)."""
+
+    detail: str = ""
+    reply_code: int | None = None
+    reply: str = ""
+
+
+class Recorder:
+    """Watches a session's steps. This one keeps nothing: the backend's.
+
+    Subclasses (the probe's) time each step and keep what it found; every
+    recorder turns an exception raised in a step into :class:`StepFailed`.
+    """
+
+    #: The SMTP client class the session talks through (the probe's records a transcript).
+    client_class: type[smtplib.SMTP] = SessionSMTP
+
+    @contextlib.contextmanager
+    def step(self, step: Step) -> Iterator[StepNote]:
+        try:
+            yield StepNote()
+        except StepFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is a step's, with its cause
+            raise StepFailed(step, exc) from exc
+
+    # What the steps found, for a recorder that keeps it.
+
+    def resolved(self, addresses: list[str]) -> None:
+        """The addresses the host resolved to, in the order they are tried."""
+
+    def connected(self, address: str, failures: list[str]) -> None:
+        """The address connected to, after the ones that failed."""
+
+    def attached(self, client: smtplib.SMTP) -> None:
+        """The SMTP client the session talks through, made after connecting."""
+
+    def tls_established(self, sock: ssl.SSLSocket) -> str:
+        """The TLS session is up; returns a detail for the step."""
+        return ""
+
+    def greeted(self, client: smtplib.SMTP, greeting: str = "") -> str:
+        """EHLO (again, after STARTTLS) has been answered; returns a detail for the step."""
+        return ""
+
+    def logged_in(self, client: smtplib.SMTP, username: str) -> str:
+        """The login succeeded; returns a detail for the step."""
+        return ""
+
+
+def tls_context(settings: ConnectionSettings) -> ssl.SSLContext:
+    """The TLS context for ``settings``: shared per trust setting, or its own with a
+    client certificate."""
+    if settings.client_certfile or settings.client_keyfile:
+        context = new_client_context(
+            verify=settings.verify_certificate, ca_pem=settings.ca_certificate
+        )
+        context.load_cert_chain(settings.client_certfile, settings.client_keyfile)
+        return context
+    return client_context(verify=settings.verify_certificate, ca_pem=settings.ca_certificate)
+
+
+def _within(budget: Budget | None, timeout: float | None) -> float | None:
+    return timeout if budget is None else budget.wait(timeout)
+
+
+def open_session(
+    settings: ConnectionSettings,
+    *,
+    recorder: Recorder | None = None,
+    budget: Budget | None = None,
+) -> smtplib.SMTP:
+    """A logged-in SMTP client for ``settings``, ready for MAIL FROM.
+
+    Raises :class:`StepFailed` (with nothing left open) when a step fails.
+    ``budget`` bounds the whole opening; without one, each wait is bounded
+    by the timeout and the client starts a budget of its own on connecting.
+    """
+    recorder = recorder or Recorder()
+    host, port = settings.connect_host, settings.port
+    timeout = float(settings.timeout) if settings.timeout else None
+    if budget is None:
+        budget = Budget.start(conversation_budget(timeout), "connect")
+
+    with recorder.step(Step.RESOLVE) as note:
+        addresses = resolve(host, port, _within(budget, timeout))
+        shown = list(dict.fromkeys(str(address[4][0]) for address in addresses))
+        recorder.resolved(shown)
+        note.detail = ", ".join(shown)
+
+    with recorder.step(Step.CONNECT) as note:
+        sock, address, failures = connect(host, addresses, _within(budget, timeout))
+        recorder.connected(address, failures)
+        note.detail = _("connected to %(address)s port %(port)s") % {
+            "address": address,
+            "port": port,
+        }
+        if failures:
+            note.detail += " " + _("(after: %(failures)s)") % {"failures": "; ".join(failures)}
+
+    client = None
+    try:
+        context = tls_context(settings) if settings.security != Security.NONE else None
+        if settings.security == Security.SSL:
+            with recorder.step(Step.TLS) as note:
+                with guarded(sock, budget):  # a handshake dripped byte by byte ends in time
+                    sock.settimeout(_within(budget, timeout))
+                    sock = context.wrap_socket(sock, server_hostname=host)
+                note.detail = recorder.tls_established(sock)
+
+        client = recorder.client_class(
+            sock,
+            server_hostname=host,
+            local_hostname=DNS_NAME.get_fqdn(),
+            timeout=timeout,
+            budget=budget,
+        )
+        recorder.attached(client)
+        with recorder.step(Step.EHLO) as note:
+            code, greeting = client.connect(host, port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, greeting)
+            client.ehlo_or_helo_if_needed()
+            note.reply_code, note.reply = code, reply_text(greeting)
+            note.detail = recorder.greeted(client, f"{code} {note.reply}")
+
+        if settings.security == Security.STARTTLS:
+            with recorder.step(Step.TLS) as note:
+                if not client.has_extn("starttls"):
+                    raise StartTLSNotOffered(
+                        _("the server does not offer STARTTLS; nothing more was sent")
+                    )
+                client.starttls(context=context)
+                note.detail = recorder.tls_established(client.sock)
+                client.ehlo()
+                recorder.greeted(client)
+
+        if settings.logs_in:
+            with recorder.step(Step.AUTH) as note:
+                code, reply = log_in(client, settings)
+                note.reply_code, note.reply = code, reply_text(reply)
+                note.detail = recorder.logged_in(client, settings.username)
+    except BaseException as exc:
+        # Half-way open is not open: nothing is left behind for the caller to close.
+        _close(client, sock, polite=_session_stands(exc))
+        raise
+    return client
+
+
+def log_in(client: smtplib.SMTP, settings: ConnectionSettings) -> tuple[int, bytes]:
+    """Log in with the settings' method (a password today); raise if it may not be sent."""
+    if not client.has_extn("auth"):
+        raise AuthNotOffered(_("the server offers no AUTH command"))
+    if not settings.password:
+        raise PasswordMissing(_("a user name is set but no password"))
+    if settings.security == Security.NONE and not settings.allow_plaintext_auth:
+        raise PlaintextAuthRefused(
+            _("the password would cross the network unencrypted; it was not sent")
+        )
+    return client.login(settings.username, settings.password)
+
+
+def _session_stands(exc: BaseException) -> bool:
+    """Whether the server is still listening after ``exc`` (it refused something)."""
+    error = exc.error if isinstance(exc, StepFailed) else exc
+    return isinstance(error, smtplib.SMTPResponseException) and not isinstance(
+        error, SMTPProtocolError
+    )
+
+
+def _close(client: smtplib.SMTP | None, sock: socket.socket, *, polite: bool) -> None:
+    """End the session: QUIT where the server still listens, then close the socket."""
+    if client is not None and polite:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            client.quit()
+    with contextlib.suppress(OSError):
+        if client is not None:
+            client.close()
+        sock.close()
+
+
+__all__ = [
+    "PreconnectedSMTP",
+    "Recorder",
+    "StepNote",
+    "log_in",
+    "open_session",
+    "tls_context",
+]
