@@ -11,6 +11,7 @@ from hypothesis import settings as hypothesis_settings
 
 from smtpconfig.models import Security, SMTPProfile
 
+from .helpers import PASSWORD, USER
 from .smtpd import RecordingHandler, running_smtp_server
 
 # Property tests: the same examples on every CI run (CI=true), so that a red run can be
@@ -21,10 +22,6 @@ hypothesis_settings.register_profile("dev")
 hypothesis_settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
-
-# Punctuation and non-ASCII letters: what the stdlib's ASCII-only AUTH cannot send.
-PASSWORD = "p@ss:wörd/Ключ;!"
-USER = "mailer@example.com"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -60,18 +57,10 @@ def fresh_profile_snapshot():
     yield
 
 
-def database_url(connection) -> str:
-    """A DATABASE_URL for the test database ``connection`` uses (for a second process)."""
-    from urllib.parse import quote
-
-    info = connection.settings_dict
-    if connection.vendor == "postgresql":
-        credentials = quote(info["USER"] or "")
-        if info["PASSWORD"]:
-            credentials += ":" + quote(info["PASSWORD"])
-        port = f":{info['PORT']}" if info["PORT"] else ""
-        return f"postgres://{credentials}@{info['HOST'] or '127.0.0.1'}{port}/{info['NAME']}"
-    return f"sqlite:///{info['NAME']}"
+@pytest.fixture
+def use_backend(settings):
+    """The site's mail through smtpconfig's backend (pytest-django swaps in locmem)."""
+    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
 
 
 @pytest.fixture(scope="session")

@@ -169,42 +169,6 @@ def running_smtp_server(
 
 
 @contextmanager
-def silent_server(*, accept: bool = True):
-    """A TCP port that accepts connections (or only queues them) but never says a word.
-
-    Imitates a server that expects TLS first (STARTTLS chosen on port 465) or a
-    host that hangs after connecting.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        sock.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                connection, _ = sock.accept()
-            except OSError:
-                continue
-            accepted.append(connection)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    if accept:
-        thread.start()
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        stop.set()
-        if accept:
-            thread.join(2)
-        for connection in accepted:
-            connection.close()
-        sock.close()
-
-
-@contextmanager
 def blackhole_port():
     """A port on 127.0.0.1 where connect() never completes (a firewall that drops packets).
 
@@ -281,13 +245,17 @@ def scripted_server(
     connection. For the behaviour aiosmtpd cannot be made to show (a 421
     greeting, a drop at a chosen moment, a hostile server). ``received`` on the
     yielded object holds the messages read, ``commands`` every command line,
-    ``connections`` the clients accepted (their addresses). It listens on
+    ``connections`` the clients accepted (their addresses) and ``ended`` those
+    whose conversation is over (a client that never hangs up ends after 5 s
+    of silence). ``scripted_server(b"")`` is a server that never says a word.
+    It listens on
     ``host`` (127.0.0.1 or ::1) at ``port`` (0: a free one).
     """
     replies = replies or {}
     received: list[bytes] = []
     commands: list[bytes] = []
     connections: list[tuple] = []
+    ended: list[tuple] = []
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.bind((host, port))
     sock.listen(8)
@@ -333,10 +301,13 @@ def scripted_server(
                     return
                 in_data = say(connection, reply, line).startswith(b"354")
 
-    def converse(connection: socket.socket) -> None:
+    def converse(connection: socket.socket, peer: tuple) -> None:
         # A client that hangs up mid-reply is what some tests are about, not an error.
-        with connection, suppress(OSError):
-            talk(connection)
+        try:
+            with connection, suppress(OSError):
+                talk(connection)
+        finally:
+            ended.append(peer)
 
     def serve() -> None:
         while not stop.is_set():
@@ -345,12 +316,12 @@ def scripted_server(
             except OSError:
                 continue
             connections.append(peer)
-            threading.Thread(target=converse, args=(connection,), daemon=True).start()
+            threading.Thread(target=converse, args=(connection, peer), daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield ScriptedServer(sock.getsockname()[1], received, commands, connections)
+        yield ScriptedServer(sock.getsockname()[1], received, commands, connections, ended)
     finally:
         stop.set()
         thread.join(2)
@@ -363,3 +334,4 @@ class ScriptedServer:
     received: list[bytes]
     commands: list[bytes] = field(default_factory=list)
     connections: list[tuple] = field(default_factory=list)
+    ended: list[tuple] = field(default_factory=list)

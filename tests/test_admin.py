@@ -1,51 +1,13 @@
 """The admin: list, write-only password, validation, presets and the test buttons."""
 
 import pytest
-from django.urls import reverse
 
 from smtpconfig.models import Security, SMTPProfile
 from smtpconfig.presets import PRESETS
 
-from .conftest import PASSWORD, USER
+from .helpers import ADD_URL, LIST_URL, PASSWORD, USER, change_url, form_data, page
 
 pytestmark = pytest.mark.django_db
-
-ADD_URL = reverse("admin:smtpconfig_smtpprofile_add")
-LIST_URL = reverse("admin:smtpconfig_smtpprofile_changelist")
-
-
-def change_url(profile):
-    return reverse("admin:smtpconfig_smtpprofile_change", args=[profile.pk])
-
-
-def form_data(**overrides):
-    data = {
-        "name": "Main",
-        "preset": "",
-        "host": "127.0.0.1",
-        "port": "25",
-        "security": "none",
-        "username": "",
-        "password": "",
-        "from_name": "Example Site",
-        "from_email": "noreply@example.com",
-        "reply_to": "",
-        "timeout": "5",
-        "verify_certificate": "on",
-        "allow_plaintext_auth": "on",
-        "ca_certificate": "",
-        "test_recipient": "",
-        "enabled": "on",
-        "is_default": "on",
-        "priority": "100",
-        "sender_domains": "",
-    }
-    data.update(overrides)
-    return {key: value for key, value in data.items() if value is not None}
-
-
-def page(response) -> str:
-    return response.content.decode()
 
 
 def test_list_shows_server_mode_sender_default_and_last_test(admin_client, make_profile):

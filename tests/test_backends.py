@@ -11,17 +11,11 @@ from smtpconfig.backends import EmailBackend
 from smtpconfig.exceptions import ProfileNotFound, SecretUnreadable
 from smtpconfig.models import Security
 
-from .conftest import PASSWORD, USER
+from .helpers import PASSWORD, USER
 from .smtpd import free_port, running_smtp_server
 
 BACKEND = "smtpconfig.backends.EmailBackend"
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def use_backend(settings):
-    # pytest-django swaps in the locmem backend for every test; these tests want the real one.
-    settings.EMAIL_BACKEND = BACKEND
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("use_backend")]
 
 
 def test_send_mail_goes_through_the_default_profile_as_display_name(plain_server, make_profile):

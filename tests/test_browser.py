@@ -359,9 +359,8 @@ NEW_PASSWORD = "New-Pass-456!"
 
 
 def test_password_reset_from_the_admin_login_page(
-    js, open_page, live_server, django_user_model, plain_server, make_profile, settings
+    use_backend, js, open_page, live_server, django_user_model, plain_server, make_profile, settings
 ):
-    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"  # pytest-django swaps locmem in
     make_profile(
         name="Main",
         host="127.0.0.1",

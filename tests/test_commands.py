@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from smtpconfig.models import SMTPProfile
 
-from .conftest import PASSWORD, USER
+from .helpers import PASSWORD, USER
 from .smtpd import free_port
 
 pytestmark = pytest.mark.django_db

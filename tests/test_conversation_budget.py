@@ -22,10 +22,10 @@ from django.core.mail import EmailMessage, get_connection
 from smtpconfig.models import DeliveryLog, DeliveryOutcome, Security
 from smtpconfig.probe import ProbeSettings, run_probe
 
-from .conftest import PASSWORD, USER
+from .helpers import PASSWORD, USER
 from .smtpd import PLAIN_REPLIES, running_smtp_server, scripted_server, slowly
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("use_backend")]
 
 TIMEOUT = 1
 BUDGET = 3 * TIMEOUT
@@ -34,12 +34,6 @@ SLACK = 3
 NEARLY = 0.8
 RECIPIENT = "to@example.org"
 GREETING = b"220 slow.test ESMTP\r\n"
-
-
-@pytest.fixture(autouse=True)
-def use_backend(settings):
-    # pytest-django swaps in the locmem backend for every test; these tests want the real one.
-    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
 
 
 def slow(replies: dict[bytes, bytes]) -> dict:

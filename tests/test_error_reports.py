@@ -12,7 +12,7 @@ from django.views.debug import ExceptionReporter
 from smtpconfig.checks import check_error_reports
 from smtpconfig.exceptions import InvalidEncryptionKey
 
-from .conftest import PASSWORD, USER
+from .helpers import PASSWORD, USER
 
 pytestmark = pytest.mark.django_db
 
@@ -33,12 +33,13 @@ def reports_of(action) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("debug", [True, False], ids=["debug", "production"])
-def test_a_valid_key_next_to_a_broken_one_is_not_in_the_report(settings, make_profile, debug):
+def test_a_valid_key_next_to_a_broken_one_is_not_in_the_report(
+    use_backend, settings, make_profile, debug
+):
     valid = Fernet.generate_key().decode()
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "ENCRYPTION_KEYS": [valid]}
     make_profile(username=USER, password=PASSWORD)
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "ENCRYPTION_KEYS": f"{valid},junk"}
-    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
     settings.DEBUG = debug
     # The report starts at the frame that caught the exception, which is not this one
     # (this test holds the key in a local of its own).

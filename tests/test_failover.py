@@ -15,15 +15,10 @@ from smtpconfig import signals
 from smtpconfig.backends import DeliveryFailed
 from smtpconfig.models import DeliveryLog, DeliveryOutcome, SMTPProfile
 
-from .conftest import PASSWORD, USER, database_url
+from .helpers import PASSWORD, USER, database_url
 from .smtpd import PLAIN_REPLIES, RecordingHandler, free_port, running_smtp_server, scripted_server
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def use_backend(settings):
-    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("use_backend")]
 
 
 @pytest.fixture

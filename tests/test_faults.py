@@ -31,10 +31,10 @@ from smtpconfig.backends import DeliveryFailed
 from smtpconfig.models import DeliveryLog, DeliveryOutcome, Security
 from smtpconfig.probe import ProbeSettings, run_probe
 
-from .conftest import PASSWORD, USER
+from .helpers import PASSWORD, USER
 from .smtpd import PLAIN_REPLIES, running_smtp_server
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("use_backend")]
 
 #: The profiles' timeout in these tests (seconds); every verdict must come within it plus one.
 TIMEOUT = 1
@@ -52,12 +52,6 @@ CLOSE = "close"
 
 # No server thread outlives its test by more than this, whatever the client does.
 _SERVER_IO_LIMIT = 15.0
-
-
-@pytest.fixture(autouse=True)
-def use_backend(settings):
-    # pytest-django swaps in the locmem backend for every test; these tests want the real one.
-    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
 
 
 # Raw servers, scripted connection by connection.

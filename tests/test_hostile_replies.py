@@ -24,21 +24,15 @@ from smtpconfig.models import DeliveryLog, DeliveryOutcome, Security
 from smtpconfig.probe import ProbeSettings, run_probe
 from smtpconfig.tester import record_outcome, run_test
 
-from .conftest import PASSWORD, USER
+from .helpers import PASSWORD, USER
 from .smtpd import PLAIN_REPLIES, running_smtp_server, scripted_server
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("use_backend")]
 
 GREETING = b"220 hostile.test ESMTP\r\n"
 RECIPIENT = "to@example.org"
 #: The most a report's JSON may take (smtpconfig.probe.MAX_REPORT_BYTES).
 REPORT_LIMIT = 64 * 1024
-
-
-@pytest.fixture(autouse=True)
-def use_backend(settings):
-    # pytest-django swaps in the locmem backend for every test; these tests want the real one.
-    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
 
 
 def probe(port: int, **overrides):

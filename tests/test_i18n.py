@@ -7,7 +7,7 @@ import pytest
 from django.utils import translation
 from django.utils.translation import gettext
 
-from .test_admin import change_url, form_data, page
+from .helpers import change_url, form_data, page
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = [

@@ -183,9 +183,8 @@ def test_the_probe_does_not_reach_loopback_through_the_unspecified_address(
 @pytest.mark.django_db
 @pytest.mark.parametrize("host", [ANY_IPV4, "0", "::", "::ffff:0.0.0.0"])
 def test_the_backend_does_not_reach_loopback_through_the_unspecified_address(
-    loopback_blocked, settings, make_profile, host
+    use_backend, loopback_blocked, settings, make_profile, host
 ):
-    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
     # The backend resolves like the probe: the system's resolver reads "0" as 0.0.0.0.
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DNS_NAMESERVERS": []}
     with loopback_listeners() as (port, ipv4, ipv6):

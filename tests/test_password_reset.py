@@ -6,12 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def use_backend(settings):
-    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("use_backend")]
 
 
 def test_admin_login_page_offers_password_reset(client):

@@ -7,8 +7,8 @@ import pytest
 from smtpconfig.models import Security
 from smtpconfig.probe import ProbeSettings, run_probe
 
-from .conftest import PASSWORD, USER
-from .smtpd import RecordingHandler, free_port, running_smtp_server, silent_server
+from .helpers import PASSWORD, USER
+from .smtpd import RecordingHandler, free_port, running_smtp_server, scripted_server
 
 RECIPIENT = "someone@example.org"
 
@@ -133,7 +133,8 @@ def test_starttls_on_an_implicit_tls_port_suggests_ssl_within_the_timeout(ssl_se
 
 
 def test_silent_port_is_a_verdict_within_timeout_plus_one_second():
-    with silent_server() as port:
+    with scripted_server(b"") as silent:
+        port = silent.port
         started = time.monotonic()
         report = run_probe(ProbeSettings(host="127.0.0.1", port=port, timeout=1), RECIPIENT)
         assert time.monotonic() - started < 2

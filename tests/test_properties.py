@@ -52,7 +52,7 @@ from smtpconfig.forms import SMTPProfileForm
 from smtpconfig.models import Security, SMTPProfile
 from smtpconfig.presets import PRESETS
 
-from .test_admin import form_data
+from .helpers import form_data
 
 pytestmark = [
     pytest.mark.django_db,

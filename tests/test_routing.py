@@ -15,7 +15,7 @@ from django.db import connection
 from smtpconfig.delivery import profiles as routing
 from smtpconfig.models import SMTPProfile
 
-from .conftest import database_url
+from .helpers import database_url
 from .smtpd import running_smtp_server
 
 pytestmark = pytest.mark.django_db
@@ -28,9 +28,8 @@ def subjects(server) -> list[str]:
 
 
 @pytest.fixture
-def two_servers(make_profile, settings):
+def two_servers(use_backend, make_profile, settings):
     """A default profile on one server and a second profile on another."""
-    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
     with running_smtp_server() as first, running_smtp_server() as second:
         make_profile(name="First", port=first.port)
         make_profile(name="Second", port=second.port, is_default=False, priority=200)
@@ -95,10 +94,11 @@ def test_the_profiles_version_changes_on_every_kind_of_change(make_profile):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_raw_sql_change_in_another_process_is_used_by_the_next_connection(make_profile, settings):
+def test_a_raw_sql_change_in_another_process_is_used_by_the_next_connection(
+    use_backend, make_profile, settings
+):
     from django.db import connection as db_connection
 
-    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
     with running_smtp_server() as first, running_smtp_server() as second:
         make_profile(port=first.port)
         mail.send_mail("One", "Body", None, ["to@example.org"])  # caches the profile here

@@ -20,7 +20,7 @@ from smtpconfig.exceptions import SecretUnreadable
 from smtpconfig.models import DeliveryLog, SMTPProfile
 from smtpconfig.secret_binding import SecretBoundElsewhere
 
-from .conftest import PASSWORD, USER
+from .helpers import PASSWORD, USER
 from .smtpd import running_smtp_server
 
 pytestmark = pytest.mark.django_db
@@ -133,9 +133,8 @@ def test_retyping_the_password_moves_it_to_the_new_server(
 
 
 def test_a_bulk_update_cannot_send_the_password_elsewhere(
-    settings, make_profile, auth_server, attacker_server
+    use_backend, settings, make_profile, auth_server, attacker_server
 ):
-    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
     profile = make_profile(port=auth_server.port, username=USER, password=PASSWORD)
     SMTPProfile.objects.filter(pk=profile.pk).update(port=attacker_server.port)
     with pytest.raises(SecretUnreadable, match="entered for another server"):

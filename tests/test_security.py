@@ -18,17 +18,11 @@ from smtpconfig.checks import check_stored_secrets
 from smtpconfig.models import DeliveryLog, Security, SMTPProfile
 from smtpconfig.probe import ProbeSettings, run_probe
 
-from .conftest import PASSWORD, USER
-from .test_admin import ADD_URL, LIST_URL, change_url, form_data, page
+from .helpers import ADD_URL, LIST_URL, PASSWORD, USER, change_url, form_data, page
 
 pytestmark = pytest.mark.django_db
 
 OLD_KEY, NEW_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-
-
-@pytest.fixture
-def backend(settings):
-    settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
 
 
 # Key rotation
@@ -189,7 +183,7 @@ def test_cloud_metadata_address_is_refused_by_the_probe():
     assert "ALLOWED_HOSTS" in report.diagnosis.fix
 
 
-def test_cloud_metadata_address_is_refused_by_the_backend(make_profile, backend):
+def test_cloud_metadata_address_is_refused_by_the_backend(make_profile, use_backend):
     make_profile(host="169.254.169.254", port=25)
     with pytest.raises(ConnectionRefusedError, match="not allowed"):
         mail.send_mail("Hi", "Body", None, ["x@y.org"])
@@ -197,7 +191,7 @@ def test_cloud_metadata_address_is_refused_by_the_backend(make_profile, backend)
 
 
 def test_blocked_networks_can_be_narrowed_and_allowed_hosts_widen(
-    settings, make_profile, plain_server, backend
+    settings, make_profile, plain_server, use_backend
 ):
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "BLOCKED_NETWORKS": ["127.0.0.0/8"]}
     make_profile(port=plain_server.port)
@@ -228,7 +222,7 @@ def test_no_password_over_plain_smtp_unless_allowed_by_the_probe(auth_server):
 
 
 def test_no_password_over_plain_smtp_unless_allowed_by_the_backend(
-    auth_server, make_profile, backend
+    auth_server, make_profile, use_backend
 ):
     profile = make_profile(
         port=auth_server.port, username=USER, password=PASSWORD, allow_plaintext_auth=False
@@ -268,7 +262,7 @@ def test_display_name_is_kept_even_for_an_address_the_parser_refuses():
 
 
 def test_internationalised_domains_and_names_go_out_correctly(
-    settings, make_profile, plain_server, backend
+    settings, make_profile, plain_server, use_backend
 ):
     from .dnsd import Zone, running_dns_server
 
@@ -338,7 +332,7 @@ def _frames(exc):
 
 @pytest.mark.parametrize("profiles", [1, 2])
 def test_a_failed_login_raised_to_the_caller_carries_no_password_in_any_frame(
-    make_profile, auth_server, backend, profiles
+    make_profile, auth_server, use_backend, profiles
 ):
     """Django's error reports list every frame's locals: none may hold the password."""
     make_profile(port=auth_server.port, username=USER, password="Wr0ng-S3cret-77")

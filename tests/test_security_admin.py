@@ -2,8 +2,8 @@
 database or the cache refuses writes (issue 10, findings 2, 4, 6, 12, 15 and 16)."""
 
 import contextlib
-import socket
 import threading
+import time
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -14,6 +14,8 @@ from django.test import Client
 from django.urls import reverse
 
 from smtpconfig.models import SMTPProfile
+
+from .smtpd import scripted_server
 
 pytestmark = pytest.mark.django_db
 
@@ -154,11 +156,9 @@ def test_detect_settings_is_rate_limited_and_recorded(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_user_runs_one_test_at_a_time(make_profile, admin_user):
-    # A server that accepts and then says nothing until the test lets it go.
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(10)
-    with listener:
-        profile = make_profile(port=listener.getsockname()[1], timeout=5)
+    # A server that accepts and never says a word: the first test waits for its greeting.
+    with scripted_server(b"") as silent:
+        profile = make_profile(port=silent.port, timeout=2)
         data = profile_form(profile, _check_connection="1", _test_to="a@b.org")
         first_client, second_client = Client(), Client()
         first_client.force_login(admin_user)
@@ -170,9 +170,10 @@ def test_a_user_runs_one_test_at_a_time(make_profile, admin_user):
 
         worker = threading.Thread(target=first_test)
         worker.start()
-        held, _address = listener.accept()  # the first test is now waiting for a greeting
-        with held:
-            second = second_client.post(change_url(profile), data, **AJAX)
+        deadline = time.monotonic() + 10
+        while not silent.connections and time.monotonic() < deadline:
+            time.sleep(0.02)
+        second = second_client.post(change_url(profile), data, **AJAX)
         worker.join(15)
     assert second.status_code == 429
     assert "already have a test running" in second.json()["error"]

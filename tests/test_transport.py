@@ -12,19 +12,18 @@ from smtpconfig.transport.session import Recorder, open_session
 from smtpconfig.transport.settings import ConnectionSettings, Security
 from smtpconfig.transport.steps import Step, StepFailed
 
-from .conftest import PASSWORD, USER
 from .dnsd import Zone, running_dns_server
+from .helpers import PASSWORD, USER
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def only_our_nameserver(settings):
+def only_our_nameserver(use_backend, settings):
     """A DNS server on 127.0.0.1 that knows smtp.agree.test (and nothing else)."""
     zone = Zone({("smtp.agree.test", "A"): ["127.0.0.1"]})
     with running_dns_server(zone) as address:
         settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DNS_NAMESERVERS": [address]}
-        settings.EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
         yield
 
 

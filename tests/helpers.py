@@ -1,0 +1,61 @@
+"""What the tests share besides fixtures: credentials, admin URLs and form data."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+# Punctuation and non-ASCII letters: what the stdlib's ASCII-only AUTH cannot send.
+PASSWORD = "p@ss:wörd/Ключ;!"
+USER = "mailer@example.com"
+
+
+ADD_URL = reverse("admin:smtpconfig_smtpprofile_add")
+LIST_URL = reverse("admin:smtpconfig_smtpprofile_changelist")
+
+
+def change_url(profile):
+    return reverse("admin:smtpconfig_smtpprofile_change", args=[profile.pk])
+
+
+def form_data(**overrides):
+    data = {
+        "name": "Main",
+        "preset": "",
+        "host": "127.0.0.1",
+        "port": "25",
+        "security": "none",
+        "username": "",
+        "password": "",
+        "from_name": "Example Site",
+        "from_email": "noreply@example.com",
+        "reply_to": "",
+        "timeout": "5",
+        "verify_certificate": "on",
+        "allow_plaintext_auth": "on",
+        "ca_certificate": "",
+        "test_recipient": "",
+        "enabled": "on",
+        "is_default": "on",
+        "priority": "100",
+        "sender_domains": "",
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def page(response) -> str:
+    return response.content.decode()
+
+
+def database_url(connection) -> str:
+    """A DATABASE_URL for the test database ``connection`` uses (for a second process)."""
+    from urllib.parse import quote
+
+    info = connection.settings_dict
+    if connection.vendor == "postgresql":
+        credentials = quote(info["USER"] or "")
+        if info["PASSWORD"]:
+            credentials += ":" + quote(info["PASSWORD"])
+        port = f":{info['PORT']}" if info["PORT"] else ""
+        return f"postgres://{credentials}@{info['HOST'] or '127.0.0.1'}{port}/{info['NAME']}"
+    return f"sqlite:///{info['NAME']}"
