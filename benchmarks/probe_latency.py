@@ -41,7 +41,6 @@ from tests.smtpd import (  # noqa: E402
     free_port,
     running_smtp_server,
     scripted_server,
-    silent_server,
 )
 
 USER, PASSWORD = "bench@example.com", "pässwörd"
@@ -98,7 +97,7 @@ def failure_cases(stack: ExitStack, ca: trustme.CA, ca_pem: str, timeout: float)
         ("no answer (dropped)", case(stack.enter_context(blackhole_port()))),
         ("SSL/TLS on plain port", case(plain.port, **ssl_mode)),
         ("STARTTLS on TLS port", case(implicit.port, **starttls)),
-        ("silent server", case(stack.enter_context(silent_server()))),
+        ("silent server", case(stack.enter_context(scripted_server(b"")).port)),
         ("STARTTLS not offered", case(plain.port, **starttls)),
         ("untrusted certificate", case(implicit.port, **ssl_mode)),
         ("certificate name", case(other_name.port, ca_certificate=ca_pem, **ssl_mode)),
