@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 from . import crypto, secret_binding
 from .exceptions import SMTPConfigImproperlyConfigured
 from .models import SMTPProfile
-from .presets import PRESETS, get_preset
+from .providers.presets import PRESETS, get_preset
 from .transport.settings import ConnectionSettings, Security
 from .validators import HeaderSafeValidator, validate_smtp_host
 

@@ -3,7 +3,7 @@
 import pytest
 
 from smtpconfig.models import Security, SMTPProfile
-from smtpconfig.presets import PRESETS
+from smtpconfig.providers.presets import PRESETS
 
 from .helpers import ADD_URL, LIST_URL, PASSWORD, USER, change_url, form_data, page
 

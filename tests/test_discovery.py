@@ -7,9 +7,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from smtpconfig.discovery import discover
-from smtpconfig.domain_health import OK, UNKNOWN, WARNING, check_sender_domain
-from smtpconfig.presets import PRESETS, Preset, preset_for_mx
+from smtpconfig.providers.discovery import discover
+from smtpconfig.providers.domain_health import OK, UNKNOWN, WARNING, check_sender_domain
+from smtpconfig.providers.presets import PRESETS, Preset, preset_for_mx
 from smtpconfig.transport.resolver import parse_nameserver
 
 from .dnsd import Zone, running_dns_server

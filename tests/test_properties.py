@@ -50,7 +50,7 @@ from hypothesis import strategies as st
 
 from smtpconfig.forms import SMTPProfileForm
 from smtpconfig.models import Security, SMTPProfile
-from smtpconfig.presets import PRESETS
+from smtpconfig.providers.presets import PRESETS
 
 from .helpers import form_data
 

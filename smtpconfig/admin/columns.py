@@ -10,9 +10,9 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..domain_health import check_sender_domain
 from ..models import Security, SMTPProfile
 from ..probe import STEP_LABELS, ProbeReport
+from ..providers.domain_health import check_sender_domain
 from .presenters import report_context
 
 

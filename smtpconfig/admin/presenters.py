@@ -6,9 +6,9 @@ import json
 
 from django.utils.translation import gettext_lazy
 
-from ..domain_health import check_sender_domain
 from ..models import Security
 from ..probe import ProbeReport
+from ..providers.domain_health import check_sender_domain
 from ..tester import field_label, suggestion_label
 
 

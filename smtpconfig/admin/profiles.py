@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from ..forms import SMTPProfileForm
 from ..models import STANDARD_PORTS, Security, SMTPProfile
-from ..presets import PRESETS
+from ..providers.presets import PRESETS
 from .banners import profile_banners
 from .columns import ProfileColumns
 from .history import ProfileHistory

@@ -24,10 +24,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 
-from ..discovery import discover
 from ..exceptions import SMTPConfigImproperlyConfigured
 from ..forms import CandidateSettingsForm
 from ..models import Security
+from ..providers.discovery import discover
 from ..tester import not_recorded_message, record_outcome, run_test
 from . import ratelimit
 from .presenters import discovery_context, report_context

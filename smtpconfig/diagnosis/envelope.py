@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from ..presets import known_error_for
+from ..providers.presets import known_error_for
 from .base import (
     NEEDS_AUTH,
     RELAY_DENIED,

@@ -11,7 +11,7 @@ from ..exceptions import (
     PasswordMissing,
     PlaintextAuthRefused,
 )
-from ..presets import known_error_for
+from ..providers.presets import known_error_for
 from ..transport.settings import Security
 from .base import (
     NEEDS_TLS,

@@ -5,8 +5,8 @@ import json
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
-from smtpconfig.discovery import discover
 from smtpconfig.models import Security
+from smtpconfig.providers.discovery import discover
 
 
 class Command(BaseCommand):

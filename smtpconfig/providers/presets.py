@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext_lazy as _
 
-from .transport.settings import Security
+from ..transport.settings import Security
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ from dataclasses import asdict, dataclass, field
 
 from django.utils.translation import gettext as _
 
-from .conf import get_setting
-from .models import Security
+from ..conf import get_setting
+from ..transport.clients import PreconnectedSMTP
+from ..transport.network import open_connection
+from ..transport.resolver import Answer, lookup, make_resolver
+from ..transport.settings import Security
+from ..transport.tls import client_context
 from .presets import Preset, preset_for_address, preset_for_mx
-from .transport.clients import PreconnectedSMTP
-from .transport.network import open_connection
-from .transport.resolver import Answer, lookup, make_resolver
-from .transport.tls import client_context
 
 #: Seconds discovery may take in all.
 TIME_BUDGET = 3.0

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from django.core.cache import cache
 from django.utils.translation import gettext as _
 
+from ..transport.resolver import lookup, make_resolver
 from .presets import preset_for_host
-from .transport.resolver import lookup, make_resolver
 
 OK, WARNING, UNKNOWN = "ok", "warning", "unknown"
 _CACHE_SECONDS = 300
