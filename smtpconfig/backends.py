@@ -25,9 +25,7 @@ import time
 
 from django.conf import settings
 from django.core.mail.backends import smtp
-from django.core.mail.message import sanitize_address
 from django.utils.decorators import method_decorator
-from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from .delivery import log as delivery_log
@@ -38,23 +36,21 @@ from .delivery.failover import (
     attempt_for,
     delivery_step,
     may_fail_over,
-    order_for_sender,
+    raise_or_return,
     report_failure,
-    sender_domain,
 )
-from .delivery.profiles import ResolvedProfile, enabled_profiles, named_profile
+from .delivery.message import deliver
+from .delivery.profiles import ResolvedProfile, enabled_profiles
+from .delivery.targets import ProfileTargetsMixin, choose_chain
 from .exceptions import SecretUnreadable
 from .models import DeliveryOutcome
 from .transport.session import open_session
-from .transport.settings import ConnectionSettings, Security, strip_brackets
-from .transport.steps import Step, StepFailed, reply_text
+from .transport.steps import Step, StepFailed
 
 __all__ = ["DeliveryFailed", "EmailBackend"]
 
 logger = logging.getLogger("smtpconfig")
 
-# Arguments that name a server: given explicitly, they mean "this server", so no failover.
-_SERVER_ARGUMENTS = ("host", "port", "username", "password", "use_tls", "use_ssl")
 
 # The fallback warning is logged at most once a minute per process.
 _FALLBACK_WARNING_INTERVAL = 60.0
@@ -75,7 +71,7 @@ def _warn_fallback() -> None:
     )
 
 
-class EmailBackend(smtp.EmailBackend):
+class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
     """Django's SMTP backend, with settings, failover and a log from SMTP profiles.
 
     - ``get_connection()``: the enabled profiles in failover order (the
@@ -116,15 +112,7 @@ class EmailBackend(smtp.EmailBackend):
             "timeout": timeout,
         }
         self.explicit = {name: value for name, value in arguments.items() if value is not None}
-        profiles = enabled_profiles()
-        if profile is not None:
-            pinned = named_profile(profile, profiles)
-            others = [candidate for candidate in profiles if candidate is not pinned]
-            chain = [pinned, *others] if failover else [pinned]
-        else:
-            chain = list(profiles) if failover is not False else list(profiles[:1])
-        if any(name in self.explicit for name in _SERVER_ARGUMENTS):
-            chain = chain[:1]
+        chain = choose_chain(enabled_profiles(), profile, failover, self.explicit)
         #: The profiles this backend may use, in failover order.
         self.chain: list[ResolvedProfile] = chain
         #: Sender-domain routing applies unless a profile was named.
@@ -161,79 +149,7 @@ class EmailBackend(smtp.EmailBackend):
 
     # Settings.
 
-    @method_decorator(sensitive_variables("values", "explicit", "from_profile"))
-    def _configure(self, profile: ResolvedProfile) -> None:
-        """Take the connection settings from ``profile``; explicit arguments still win."""
-        settings_ = profile.settings
-        values = {
-            "host": settings_.host,
-            "port": settings_.port,
-            "username": settings_.username,
-            "password": settings_.password,
-            "use_tls": settings_.security == Security.STARTTLS,
-            "use_ssl": settings_.security == Security.SSL,
-            "timeout": settings_.timeout,
-        }
-        explicit = dict(self.explicit)
-        if "use_tls" in explicit or "use_ssl" in explicit:
-            values["use_tls"] = bool(explicit.pop("use_tls", False))
-            values["use_ssl"] = bool(explicit.pop("use_ssl", False))
-        from_profile = dict(values)
-        values.update(explicit)
-        if "password" not in explicit and any(
-            values[name] != from_profile[name] for name in ("host", "port", "use_tls", "use_ssl")
-        ):
-            # The profile's password is sealed to the profile's server: explicit arguments
-            # that point elsewhere get no login unless they bring their own credentials.
-            values["password"] = ""
-            values["username"] = explicit.get("username", "")
-        for name, value in values.items():
-            setattr(self, name, value)
-        self.profile = profile
-
-    def _django_settings_target(self) -> ResolvedProfile:
-        """Django's ``EMAIL_*`` settings (and explicit arguments) as a target of their own."""
-        return ResolvedProfile(
-            pk=None,
-            name=_("EMAIL_* settings"),
-            settings=ConnectionSettings(host=str(self.host), port=int(self.port or 0)),
-            password_error="",
-            priority=0,
-            is_default=True,
-            sender_domains=(),
-            sender=settings.DEFAULT_FROM_EMAIL,
-        )
-
-    @method_decorator(sensitive_variables("base", "password"))
-    def connection_settings(self) -> ConnectionSettings:
-        """What the next connection uses: the current profile's settings, or Django's
-        ``EMAIL_*`` ones, with this backend's attributes (explicit arguments) on top."""
-        base = self.profile.settings if self.profile is not None else ConnectionSettings("", 0)
-        security = (
-            Security.SSL if self.use_ssl else Security.STARTTLS if self.use_tls else Security.NONE
-        )
-        username, password = self.username or "", self.password or ""
-        if self.profile is None and not password:
-            username = ""  # as Django: no login without both
-        return base.replace(
-            host=strip_brackets(str(self.host or "")),
-            port=int(self.port or 0),
-            security=security,
-            username=username,
-            password=password,
-            timeout=self.timeout,
-            client_certfile=self.ssl_certfile,
-            client_keyfile=self.ssl_keyfile,
-            # Django's settings and an explicit password are the operator's own choice.
-            allow_plaintext_auth=(
-                base.allow_plaintext_auth or self.profile is None or "password" in self.explicit
-            ),
-        )
-
     # Opening a connection, with failover.
-
-    def _targets(self) -> list[ResolvedProfile]:
-        return list(self.chain) if self.chain else [self._fallback]
 
     def _open_target(self, target: ResolvedProfile) -> None:
         """Connect, start TLS and log in to ``target``; raise :class:`StepFailed`."""
@@ -323,11 +239,6 @@ class EmailBackend(smtp.EmailBackend):
         except Exception:  # noqa: BLE001 - the log must not turn a sent message into an error
             logger.exception("Could not describe a message for the SMTP delivery log.")
 
-    def _order_for(self, message) -> list[ResolvedProfile]:
-        if self.routed and len(self.chain) > 1:
-            return order_for_sender(self.chain, sender_domain(str(message.from_email)))
-        return self._targets()
-
     def _send(self, email_message):
         if not email_message.recipients():
             return False
@@ -384,31 +295,8 @@ class EmailBackend(smtp.EmailBackend):
         return self.connection is not None and self.connection.sock is not None
 
     def _deliver(self, email_message, target: ResolvedProfile) -> tuple[str, str, str]:
-        """Send one message on the open connection; return (final reply, sender, Message-ID).
-
-        Django's ``_send``, except that the exception always reaches the
-        caller (which decides about failover) and the sender and reply-to
-        come from the profile where the message left them to the defaults.
-        """
-        original_sender, original_reply_to = email_message.from_email, email_message.reply_to
-        if email_message.from_email == settings.DEFAULT_FROM_EMAIL:
-            email_message.from_email = target.sender
-        if not email_message.reply_to and target.reply_to:
-            email_message.reply_to = [target.reply_to]
-        try:
-            encoding = email_message.encoding or settings.DEFAULT_CHARSET
-            from_email = sanitize_address(email_message.from_email, encoding)
-            recipients = [sanitize_address(addr, encoding) for addr in email_message.recipients()]
-            message = email_message.message()
-            self.connection.sendmail(from_email, recipients, message.as_bytes(linesep="\r\n"))
-            code, reply = getattr(self.connection, "last_data_reply", (250, b""))
-            return (
-                f"{code} {reply_text(reply)}".strip(),
-                from_email,
-                message.get("Message-ID", ""),
-            )
-        finally:
-            email_message.from_email, email_message.reply_to = original_sender, original_reply_to
+        """Send one message on the open connection; return (final reply, sender, Message-ID)."""
+        return deliver(self.connection, email_message, target)
 
     # When nothing worked.
 
@@ -428,18 +316,4 @@ class EmailBackend(smtp.EmailBackend):
 
     def _raise_or_return(self, attempts, last_error, quiet_result):
         """Raise what went wrong, unless ``fail_silently``; configuration errors always."""
-        configuration = [attempt for attempt in attempts if attempt.configuration]
-        if attempts and len(configuration) == len(attempts):
-            raise SecretUnreadable(configuration[0].error)
-        if self.fail_silently:
-            return quiet_result
-        if last_error is not None:
-            # Drop the frames below this one: smtplib.login's locals hold the password,
-            # and Django's error reports (the debug page, mails to ADMINS) list locals.
-            last_error = last_error.with_traceback(None)
-            last_error.__context__ = None
-            last_error.__cause__ = None
-        if len(attempts) == 1 and isinstance(last_error, OSError):
-            last_error.add_note(f"smtpconfig: SMTP profile {attempts[0]}")
-            raise last_error
-        raise DeliveryFailed(attempts) from last_error
+        return raise_or_return(attempts, last_error, quiet_result, self.fail_silently)

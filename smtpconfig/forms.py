@@ -37,7 +37,72 @@ class SenderInput(forms.EmailInput):
         return context
 
 
-class SMTPProfileForm(forms.ModelForm):
+class StoredPasswordFormMixin:
+    """What the profile form says and checks about the stored password (never its value)."""
+
+    def _password_status(self) -> str:
+        instance = self.instance
+        if instance.pk is None or not instance.has_password:
+            return str(_("No password is stored. Leave blank if the server needs no login."))
+        if instance.password_unreadable:
+            return str(
+                _(
+                    "The stored password cannot be decrypted with the configured encryption "
+                    "key (the key was changed or lost). Type the password again."
+                )
+            )
+        if instance.password_bound_elsewhere:
+            return str(
+                _(
+                    "The stored password was entered for other server settings and is not "
+                    "used with these. Type it again."
+                )
+            )
+        return str(
+            _(
+                "A password is stored. Leave blank to keep it; it is never shown, and only "
+                "sent to this server."
+            )
+        )
+
+    def _check_stored_password_destination(self, cleaned) -> None:
+        """A stored password goes only to the server it was entered for.
+
+        Changing the server, port, mode, plaintext permission or certificate
+        settings while keeping the stored password would send it to wherever
+        the form now points (a test, or the next mail after saving): it must
+        be typed again, or cleared.
+        """
+        instance = self.instance
+        if instance.pk is None or not instance.has_password:
+            return
+        changed = [
+            name
+            for name in secret_binding.DESTINATION_FIELDS
+            if name in self.fields
+            and name in cleaned
+            # clean() runs before the instance takes the form's values.
+            and secret_binding.destination_of({**_destination(instance), name: cleaned[name]})
+            != secret_binding.destination_of(_destination(instance))
+        ]
+        if not changed:
+            return
+        labels = ", ".join(str(self.fields[name].label) for name in changed)
+        self.add_error(
+            "password",
+            forms.ValidationError(
+                _(
+                    "You changed %(fields)s. The stored password is only ever sent to the "
+                    "server it was entered for: type it again to use it with these settings, "
+                    "or tick “clear the stored password”."
+                ),
+                code="password_for_other_server",
+                params={"fields": labels},
+            ),
+        )
+
+
+class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
     """Edits a profile without ever sending the stored password back to the browser.
 
     A blank password keeps the stored one; "clear the stored password"
@@ -122,31 +187,6 @@ class SMTPProfileForm(forms.ModelForm):
         if preset and preset.login_note:
             self.fields["preset"].help_text = preset.login_note
 
-    def _password_status(self) -> str:
-        instance = self.instance
-        if instance.pk is None or not instance.has_password:
-            return str(_("No password is stored. Leave blank if the server needs no login."))
-        if instance.password_unreadable:
-            return str(
-                _(
-                    "The stored password cannot be decrypted with the configured encryption "
-                    "key (the key was changed or lost). Type the password again."
-                )
-            )
-        if instance.password_bound_elsewhere:
-            return str(
-                _(
-                    "The stored password was entered for other server settings and is not "
-                    "used with these. Type it again."
-                )
-            )
-        return str(
-            _(
-                "A password is stored. Leave blank to keep it; it is never shown, and only "
-                "sent to this server."
-            )
-        )
-
     @method_decorator(sensitive_variables("cleaned"))
     def clean(self):
         cleaned = super().clean()
@@ -184,42 +224,6 @@ class SMTPProfileForm(forms.ModelForm):
         elif not cleaned.get("clear_password"):
             self._check_stored_password_destination(cleaned)
         return cleaned
-
-    def _check_stored_password_destination(self, cleaned) -> None:
-        """A stored password goes only to the server it was entered for.
-
-        Changing the server, port, mode, plaintext permission or certificate
-        settings while keeping the stored password would send it to wherever
-        the form now points (a test, or the next mail after saving): it must
-        be typed again, or cleared.
-        """
-        instance = self.instance
-        if instance.pk is None or not instance.has_password:
-            return
-        changed = [
-            name
-            for name in secret_binding.DESTINATION_FIELDS
-            if name in self.fields
-            and name in cleaned
-            # clean() runs before the instance takes the form's values.
-            and secret_binding.destination_of({**_destination(instance), name: cleaned[name]})
-            != secret_binding.destination_of(_destination(instance))
-        ]
-        if not changed:
-            return
-        labels = ", ".join(str(self.fields[name].label) for name in changed)
-        self.add_error(
-            "password",
-            forms.ValidationError(
-                _(
-                    "You changed %(fields)s. The stored password is only ever sent to the "
-                    "server it was entered for: type it again to use it with these settings, "
-                    "or tick “clear the stored password”."
-                ),
-                code="password_for_other_server",
-                params={"fields": labels},
-            ),
-        )
 
     def save(self, commit: bool = True) -> SMTPProfile:
         profile = super().save(commit=False)

@@ -136,3 +136,22 @@ def may_fail_over(exc: BaseException, payload_sent: bool) -> bool:
         return 400 <= code < 500
     # The connection broke: safe only if the message had not started to go out.
     return not payload_sent
+
+
+def raise_or_return(attempts, last_error, quiet_result, fail_silently: bool):
+    """Raise what went wrong, unless ``fail_silently``; configuration errors always."""
+    configuration = [attempt for attempt in attempts if attempt.configuration]
+    if attempts and len(configuration) == len(attempts):
+        raise SecretUnreadable(configuration[0].error)
+    if fail_silently:
+        return quiet_result
+    if last_error is not None:
+        # Drop the frames below this one: smtplib.login's locals hold the password,
+        # and Django's error reports (the debug page, mails to ADMINS) list locals.
+        last_error = last_error.with_traceback(None)
+        last_error.__context__ = None
+        last_error.__cause__ = None
+    if len(attempts) == 1 and isinstance(last_error, OSError):
+        last_error.add_note(f"smtpconfig: SMTP profile {attempts[0]}")
+        raise last_error
+    raise DeliveryFailed(attempts) from last_error

@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import IntegrityError, models, transaction
+from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import crypto, secret_binding
-from .conf import get_setting
-from .exceptions import SecretUnreadable
-from .signals import profiles_updated
-from .transport.settings import (  # noqa: F401 (Security and the formatters: public here too)
-    STANDARD_PORTS,
-    ConnectionSettings,
-    Security,
-    format_sender,
-    format_server,
-)
-from .validators import (
+from ..conf import get_setting
+from ..signals import profiles_updated
+from ..transport.settings import ConnectionSettings, Security, format_sender, format_server
+from ..validators import (
     HeaderSafeValidator,
     split_domains,
     validate_domain_list,
     validate_pem_certificates,
     validate_smtp_host,
 )
-
-# How often save() retries after losing a race for the default mark.
-_DEFAULT_SAVE_ATTEMPTS = 5
+from .sealed_password import SealedPasswordMixin
+from .single_default import SingleDefaultMixin
 
 
 def _default_timeout() -> int:
@@ -57,7 +47,7 @@ class SMTPProfileQuerySet(models.QuerySet):
         return self.enabled().order_by("-is_default", "priority", "name")
 
 
-class SMTPProfile(models.Model):
+class SMTPProfile(SealedPasswordMixin, SingleDefaultMixin, models.Model):
     """An outgoing-mail server, its credentials and the sender it sends as.
 
     The password is stored encrypted (see :mod:`smtpconfig.crypto`): assign
@@ -226,121 +216,6 @@ class SMTPProfile(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args, **kwargs) -> None:
-        """Save; making this profile the default takes the mark off any other.
-
-        Two requests making two profiles the default at the same moment are
-        serialised by row locks on the profiles; should one still hit the
-        database's single-default constraint (a default profile inserted at
-        that moment), it tries again, its demotion now seeing the winner.
-        Either way the last one saved is the default.
-        """
-        self._seal_new_password()
-        using = kwargs.get("using") or self._state.db or "default"
-        for attempt in range(_DEFAULT_SAVE_ATTEMPTS):
-            try:
-                with transaction.atomic(using=using):
-                    if self.is_default:
-                        manager = type(self)._default_manager.using(using)
-                        # Every profile's row lock, taken in one order (so no deadlock):
-                        # a concurrent "make default" waits here instead of colliding.
-                        list(manager.select_for_update().order_by("pk").values_list("pk"))
-                        demoted = manager.filter(is_default=True)
-                        if self.pk is not None:
-                            demoted = demoted.exclude(pk=self.pk)
-                        demoted.update(is_default=False, updated_at=timezone.now())
-                    super().save(*args, **kwargs)
-                return
-            except IntegrityError:
-                if not self.is_default or attempt == _DEFAULT_SAVE_ATTEMPTS - 1:
-                    raise
-                if kwargs.get("force_insert"):
-                    raise
-                # A default profile inserted meanwhile won the race; it is committed now.
-
-    def validate_constraints(self, exclude=None) -> None:
-        # Making a profile the default takes the mark off the others in save(),
-        # so ticking "default" on a second profile is not a validation error;
-        # the database constraint still guarantees a single default.
-        super().validate_constraints(exclude=set(exclude or ()) | {"is_default"})
-
-    # The password: plain text in, plain text out, ciphertext at rest, sealed to the server.
-
-    @property
-    def password(self) -> str:
-        """The plain-text password ('' when none is stored).
-
-        The password is sealed to the server it was entered for (see
-        :mod:`smtpconfig.secret_binding`): it is only returned while host,
-        port, mode, plaintext permission and certificate settings are still
-        the ones it was saved with. Raises
-        :class:`~smtpconfig.exceptions.SecretUnreadable` (or its subclass
-        ``SecretBoundElsewhere``) otherwise, or when the configured keys
-        cannot decrypt it.
-        """
-        if not self.password_encrypted:
-            return ""
-        unsaved = self.__dict__.get("_unsaved_password")
-        if unsaved is not None:
-            return unsaved
-        return secret_binding.unseal(self.password_encrypted, self.secret_destination())
-
-    @password.setter
-    def password(self, value: str | None) -> None:
-        if value:
-            self.password_encrypted = secret_binding.seal(value, self.secret_destination())
-            # Sealed again in save(), for the server the profile has by then.
-            self._unsaved_password = value
-        else:
-            self.password_encrypted = ""
-            self.__dict__.pop("_unsaved_password", None)
-
-    def _seal_new_password(self) -> None:
-        unsaved = self.__dict__.pop("_unsaved_password", None)
-        if unsaved and self.password_encrypted:
-            self.password_encrypted = secret_binding.seal(unsaved, self.secret_destination())
-
-    def secret_destination(self) -> str:
-        """The digest of the server settings a stored secret is sealed to."""
-        return secret_binding.destination_of_object(self)
-
-    @property
-    def has_password(self) -> bool:
-        """Whether a password is stored (readable or not)."""
-        return bool(self.password_encrypted)
-
-    @property
-    def password_unreadable(self) -> bool:
-        """Whether a password is stored that the configured keys cannot decrypt."""
-        return self.has_password and not crypto.can_decrypt(self.password_encrypted)
-
-    @property
-    def password_bound_elsewhere(self) -> bool:
-        """Whether the stored password opens but was entered for other server settings."""
-        return (
-            self.has_password
-            and not self.password_unreadable
-            and not secret_binding.is_sealed_for(self.password_encrypted, self.secret_destination())
-        )
-
-    def readable_password(self) -> str:
-        """The password, or raise :class:`SecretUnreadable` with an admin-facing message."""
-        try:
-            return self.password
-        except secret_binding.SecretBoundElsewhere as exc:
-            raise secret_binding.SecretBoundElsewhere(
-                _("SMTP profile “%(name)s”: %(reason)s") % {"name": self.name, "reason": exc}
-            ) from None
-        except SecretUnreadable:
-            raise SecretUnreadable(
-                _(
-                    "The stored password of SMTP profile “%(name)s” cannot be decrypted with "
-                    "the configured encryption keys (the key was changed or lost). Open the "
-                    "profile in the admin and type the password again."
-                )
-                % {"name": self.name}
-            ) from None
-
     def connection_settings(self) -> ConnectionSettings:
         """This profile as the transport takes it.
 
@@ -365,68 +240,3 @@ class SMTPProfile(models.Model):
     def sender(self) -> str:
         """The sender as it appears in a From header: ``Display Name <address>``."""
         return format_sender(self.from_name, self.from_email)
-
-
-class ProfilesVersion(models.Model):
-    """One row whose value changes whenever any SMTP profile changes, however it changes.
-
-    Database triggers (migration 0007, on SQLite and PostgreSQL) write a new
-    random value on every insert, update, delete or truncate of the profiles
-    table: a change made with ``save()``, ``QuerySet.update()``, another
-    process or raw SQL alike. Each process compares it, once per connection
-    it opens, with the value its snapshot of the profiles was read at.
-    """
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    value = models.BigIntegerField(default=0)
-
-    class Meta:
-        verbose_name = _("profiles version")
-        default_permissions = ()
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-
-class DeliveryOutcome(models.TextChoices):
-    SENT = "sent", _("sent")
-    FAILED_OVER = "failed_over", _("sent after failover")
-    FAILED = "failed", _("failed")
-
-
-class DeliveryLog(models.Model):
-    """One message the backend sent or could not send: who, to whom, through what, and how."""
-
-    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
-    profile = models.ForeignKey(
-        SMTPProfile,
-        verbose_name=_("profile"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="deliveries",
-    )
-    profile_name = models.CharField(_("profile name"), max_length=100, blank=True)
-    tried = models.JSONField(
-        _("profiles that failed first"),
-        default=list,
-        blank=True,
-        help_text=_("Each profile tried before the one used, with why it failed."),
-    )
-    sender = models.CharField(_("sender"), max_length=998, blank=True)
-    recipients = models.TextField(_("recipients"), blank=True)
-    subject = models.CharField(_("subject"), max_length=998, blank=True)
-    message_id = models.CharField(_("Message-ID"), max_length=998, blank=True)
-    outcome = models.CharField(
-        _("outcome"), max_length=12, choices=DeliveryOutcome.choices, db_index=True
-    )
-    reply = models.TextField(_("server reply or reason"), blank=True)
-    duration = models.FloatField(_("duration (seconds)"), default=0.0)
-
-    class Meta:
-        verbose_name = _("delivery")
-        verbose_name_plural = _("delivery log")
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.get_outcome_display()}: {self.subject}"

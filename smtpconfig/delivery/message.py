@@ -1,0 +1,37 @@
+"""One message over an open connection, as Django's backend sends it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail.message import sanitize_address
+
+from ..transport.steps import reply_text
+from .profiles import ResolvedProfile
+
+
+def deliver(connection, email_message, target: ResolvedProfile) -> tuple[str, str, str]:
+    """Send one message on the open connection; return (final reply, sender, Message-ID).
+
+    Django's ``_send``, except that the exception always reaches the
+    caller (which decides about failover) and the sender and reply-to
+    come from the profile where the message left them to the defaults.
+    """
+    original_sender, original_reply_to = email_message.from_email, email_message.reply_to
+    if email_message.from_email == settings.DEFAULT_FROM_EMAIL:
+        email_message.from_email = target.sender
+    if not email_message.reply_to and target.reply_to:
+        email_message.reply_to = [target.reply_to]
+    try:
+        encoding = email_message.encoding or settings.DEFAULT_CHARSET
+        from_email = sanitize_address(email_message.from_email, encoding)
+        recipients = [sanitize_address(addr, encoding) for addr in email_message.recipients()]
+        message = email_message.message()
+        connection.sendmail(from_email, recipients, message.as_bytes(linesep="\r\n"))
+        code, reply = getattr(connection, "last_data_reply", (250, b""))
+        return (
+            f"{code} {reply_text(reply)}".strip(),
+            from_email,
+            message.get("Message-ID", ""),
+        )
+    finally:
+        email_message.from_email, email_message.reply_to = original_sender, original_reply_to

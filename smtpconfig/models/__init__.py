@@ -1,0 +1,35 @@
+"""The app's models: profiles, the version row that announces their changes, the delivery log.
+
+``Security``, ``STANDARD_PORTS``, ``ConnectionSettings`` and the formatters
+live in :mod:`smtpconfig.transport.settings` and are importable from here too.
+"""
+
+from ..transport.settings import (
+    STANDARD_PORTS,
+    ConnectionSettings,
+    Security,
+    format_sender,
+    format_server,
+)
+from ..validators import split_domains
+from .delivery_log import DeliveryLog, DeliveryOutcome
+from .profile import (
+    SMTPProfile,
+    SMTPProfileQuerySet,
+    _default_timeout,  # noqa: F401 (migration 0001 names it here)
+)
+from .versions import ProfilesVersion
+
+__all__ = [
+    "STANDARD_PORTS",
+    "ConnectionSettings",
+    "DeliveryLog",
+    "DeliveryOutcome",
+    "ProfilesVersion",
+    "SMTPProfile",
+    "SMTPProfileQuerySet",
+    "Security",
+    "format_sender",
+    "format_server",
+    "split_domains",
+]
