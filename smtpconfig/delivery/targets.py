@@ -87,23 +87,23 @@ class ProfileTargetsMixin:
             sender=settings.DEFAULT_FROM_EMAIL,
         )
 
-    @method_decorator(sensitive_variables("base", "password"))
     def connection_settings(self) -> ConnectionSettings:
         """What the next connection uses: the current profile's settings, or Django's
         ``EMAIL_*`` ones, with this backend's attributes (explicit arguments) on top."""
+        # No local variable holds the password (error reports list locals), and no
+        # decorator wraps this per-connection call.
         base = self.profile.settings if self.profile is not None else ConnectionSettings("", 0)
         security = (
             Security.SSL if self.use_ssl else Security.STARTTLS if self.use_tls else Security.NONE
         )
-        username, password = self.username or "", self.password or ""
-        if self.profile is None and not password:
-            username = ""  # as Django: no login without both
+        # As Django: no login without both a user name and a password (profiles say why).
+        logs_in = self.profile is not None or bool(self.password)
         return base.replace(
             host=strip_brackets(str(self.host or "")),
             port=int(self.port or 0),
             security=security,
-            username=username,
-            password=password,
+            username=(self.username or "") if logs_in else "",
+            password=self.password or "",
             timeout=self.timeout,
             client_certfile=self.ssl_certfile,
             client_keyfile=self.ssl_keyfile,

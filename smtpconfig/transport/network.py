@@ -31,18 +31,20 @@ def resolve(host: str, port: int, timeout: float) -> list[tuple]:
     an unknown name and :class:`TimeoutError` when DNS does not answer within
     ``timeout``.
     """
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        # A literal address: nothing to look up, and no thread to bound the look-up with
+        # (the site's mail to a local relay opens a connection per message).
+        return addrinfo([str(literal)], port)
     if get_setting("DNS_NAMESERVERS"):
         return _resolve_with_dnspython(host, port, timeout)
     return _getaddrinfo(host, port, timeout)
 
 
 def _resolve_with_dnspython(host: str, port: int, timeout: float) -> list[tuple]:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return _getaddrinfo(host, port, timeout)  # a literal address: nothing to look up
     name = host.lower().rstrip(".")
     if name == "localhost" or name.endswith(".localhost"):
         return _getaddrinfo("localhost", port, timeout)  # RFC 6761: always loopback
