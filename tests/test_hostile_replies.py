@@ -24,7 +24,7 @@ from smtpconfig.models import DeliveryLog, DeliveryOutcome, Security
 from smtpconfig.probe import ProbeSettings, run_probe
 from smtpconfig.tester import record_outcome, run_test
 
-from .helpers import PASSWORD, USER
+from .helpers import PASSWORD, USER, change_url, form_data
 from .smtpd import PLAIN_REPLIES, running_smtp_server, scripted_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("use_backend")]
@@ -125,6 +125,25 @@ def test_an_ehlo_reply_within_the_limits_still_gives_a_report_under_64_kib(make_
     assert saved.last_test_report["cut"] is True
     assert len(json.dumps(saved.last_test_report)) <= REPORT_LIMIT
     assert all(len(entry) <= 301 for entry in report.transcript)
+
+
+def test_the_admin_page_shows_the_report_no_larger_than_it_is_stored(admin_client, make_profile):
+    """A reply within the limits, repeated in the capabilities, the EHLO step and the
+    transcript, made the page's answer several times the stored report's size."""
+    ehlo = b"".join(b"250-X%02d-" % n + b"C" * 600 + b"\r\n" for n in range(98)) + b"250 OK\r\n"
+    with scripted_server(GREETING, {**PLAIN_REPLIES, b"EHLO": ehlo}) as server:
+        profile = make_profile(port=server.port)
+        data = {
+            **form_data(port=str(server.port)),
+            "_check_connection": "1",
+            "_test_to": RECIPIENT,
+        }
+        response = admin_client.post(
+            change_url(profile), data, HTTP_X_REQUESTED_WITH="XMLHttpRequest"
+        )
+    assert response.json()["ok"] is True
+    assert len(response.content) < REPORT_LIMIT  # 92 KB before the fix
+    assert "cut" in response.json()["html"]
 
 
 def test_report_as_dict_stays_under_64_kib_whatever_it_holds():

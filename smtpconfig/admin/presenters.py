@@ -17,8 +17,11 @@ def report_context(report: ProbeReport, settings: dict | None = None) -> dict:
 
     With ``settings`` (the form's values) and a passing test, the sender
     domain's DNS findings are added: the server took the message, and they
-    say whether receivers will.
+    say whether receivers will. The page shows the report as it is stored (at
+    most ``MAX_REPORT_BYTES`` as JSON, cut where a server made it long), so a
+    hostile server cannot make the page larger than the stored report.
     """
+    report = ProbeReport.from_dict(report.as_dict())
     diagnosis = report.diagnosis
     findings = []
     if settings and settings.get("from_email") and report.ok:
