@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import Permission, User
+from django.test import Client
 from django.urls import reverse
 
 # Punctuation and non-ASCII letters: what the stdlib's ASCII-only AUTH cannot send.
@@ -59,3 +61,37 @@ def database_url(connection) -> str:
         port = f":{info['PORT']}" if info["PORT"] else ""
         return f"postgres://{credentials}@{info['HOST'] or '127.0.0.1'}{port}/{info['NAME']}"
     return f"sqlite:///{info['NAME']}"
+
+
+def client_with(*codenames, username="staff"):
+    """A logged-in staff user with exactly these permissions."""
+    user = User.objects.create_user(username, f"{username}@example.com", "pw", is_staff=True)
+    for codename in codenames:
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def profile_form(profile, **overrides):
+    """What the change form posts for ``profile`` (blank password: keep), with ``overrides``
+    (None leaves a field out, as an unticked box)."""
+    data = {
+        "name": profile.name,
+        "host": profile.host,
+        "port": str(profile.port),
+        "security": profile.security,
+        "username": profile.username,
+        "password": "",
+        "from_name": profile.from_name,
+        "from_email": profile.from_email,
+        "timeout": str(profile.timeout),
+        "verify_certificate": "on",
+        "allow_plaintext_auth": "on",
+        "enabled": "on",
+        "priority": str(profile.priority),
+    }
+    if profile.is_default:
+        data["is_default"] = "on"
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}

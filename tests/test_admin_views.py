@@ -7,6 +7,8 @@ from django.urls import reverse
 
 from smtpconfig.models import SMTPProfile
 
+from .helpers import profile_form
+
 pytestmark = pytest.mark.django_db
 
 ADD_URL = reverse("admin:smtpconfig_smtpprofile_add")
@@ -16,25 +18,6 @@ def view_url(name, profile=None):
     if profile is None:
         return reverse(f"admin:smtpconfig_smtpprofile_add_{name}")
     return reverse(f"admin:smtpconfig_smtpprofile_{name}", args=[profile.pk])
-
-
-def posted(profile, **overrides):
-    data = {
-        "name": profile.name,
-        "host": profile.host,
-        "port": str(profile.port),
-        "security": profile.security,
-        "from_name": profile.from_name,
-        "from_email": profile.from_email,
-        "timeout": str(profile.timeout),
-        "verify_certificate": "on",
-        "allow_plaintext_auth": "on",
-        "enabled": "on",
-        "is_default": "on",
-        "priority": "100",
-    }
-    data.update(overrides)
-    return data
 
 
 def test_each_button_posts_to_its_own_view(admin_client, make_profile):
@@ -55,7 +38,7 @@ def test_the_test_view_shows_the_report_in_the_form_without_saving(
     profile = make_profile(port=plain_server.port)
     response = admin_client.post(
         view_url("test", profile),
-        posted(profile, from_name="Typed Name", _send_test="1", _test_to="a@example.org"),
+        profile_form(profile, from_name="Typed Name", _send_test="1", _test_to="a@example.org"),
     )
     assert response.status_code == 200
     html = response.content.decode()
@@ -67,7 +50,7 @@ def test_the_test_view_shows_the_report_in_the_form_without_saving(
 
 def test_the_test_view_works_on_the_add_page(admin_client, plain_server, make_profile):
     template = make_profile(port=plain_server.port)
-    data = posted(template, name="New", _check_connection="1", _test_to="a@b.org")
+    data = profile_form(template, name="New", _check_connection="1", _test_to="a@b.org")
     del data["is_default"]
     response = admin_client.post(view_url("test"), data, HTTP_X_REQUESTED_WITH="XMLHttpRequest")
     assert response.json()["ok"] is True
@@ -84,13 +67,13 @@ def test_use_settings_fills_the_form_from_a_valid_candidate_only(admin_client, m
     candidate = {"host": "smtp.example.net", "port": 465, "security": "ssl", "username": "u"}
     response = admin_client.post(
         view_url("use_settings", profile),
-        posted(profile, _use_settings=json.dumps(candidate)),
+        profile_form(profile, _use_settings=json.dumps(candidate)),
     )
     html = response.content.decode()
     assert 'value="smtp.example.net"' in html and 'value="465"' in html
     forged = {**candidate, "host": "bad host\r\nX: y"}
     response = admin_client.post(
-        view_url("use_settings", profile), posted(profile, _use_settings=json.dumps(forged))
+        view_url("use_settings", profile), profile_form(profile, _use_settings=json.dumps(forged))
     )
     assert "Those settings could not be read." in response.content.decode()
     assert SMTPProfile.objects.get(pk=profile.pk).host == profile.host
@@ -100,7 +83,7 @@ def test_use_settings_fills_the_form_from_a_valid_candidate_only(admin_client, m
 def test_use_settings_refuses_what_is_not_a_candidate(admin_client, make_profile, value):
     profile = make_profile()
     response = admin_client.post(
-        view_url("use_settings", profile), posted(profile, _use_settings=value)
+        view_url("use_settings", profile), profile_form(profile, _use_settings=value)
     )
     assert response.status_code == 200
     assert "Those settings could not be read." in response.content.decode()

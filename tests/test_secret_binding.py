@@ -9,10 +9,8 @@ SMTP server on 127.0.0.1 that records every AUTH attempt.
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.core import mail
 from django.core.management import CommandError, call_command
-from django.test import Client
 
 from smtpconfig import crypto
 from smtpconfig.checks import check_stored_secrets
@@ -20,7 +18,7 @@ from smtpconfig.exceptions import SecretUnreadable
 from smtpconfig.models import DeliveryLog, SMTPProfile
 from smtpconfig.secret_binding import SecretBoundElsewhere
 
-from .helpers import PASSWORD, USER
+from .helpers import PASSWORD, USER, client_with, profile_form
 from .smtpd import running_smtp_server
 
 pytestmark = pytest.mark.django_db
@@ -34,41 +32,15 @@ def attacker_server():
 
 
 @pytest.fixture
-def staff_client():
+def staff_client(db):
     """A staff user who may change profiles and run tests, but is not a superuser."""
-    user = User.objects.create_user("staff", "staff@example.com", "pw", is_staff=True)
-    for codename in ("view_smtpprofile", "change_smtpprofile", "send_test_email"):
-        user.user_permissions.add(Permission.objects.get(codename=codename))
-    client = Client()
-    client.force_login(user)
-    return client
+    return client_with("view_smtpprofile", "change_smtpprofile", "send_test_email")
 
 
 def _change_url(profile):
     from django.urls import reverse
 
     return reverse("admin:smtpconfig_smtpprofile_change", args=[profile.pk])
-
-
-def _form(profile, **overrides):
-    data = {
-        "name": profile.name,
-        "host": profile.host,
-        "port": str(profile.port),
-        "security": profile.security,
-        "username": profile.username,
-        "password": "",
-        "from_name": profile.from_name,
-        "from_email": profile.from_email,
-        "timeout": str(profile.timeout),
-        "verify_certificate": "on",
-        "allow_plaintext_auth": "on",
-        "enabled": "on",
-        "is_default": "on",
-        "priority": "100",
-    }
-    data.update(overrides)
-    return {key: value for key, value in data.items() if value is not None}
 
 
 @pytest.mark.parametrize("button", ["_check_connection", "_send_test"])
@@ -78,7 +50,9 @@ def test_a_test_of_another_server_never_gets_the_stored_password(
     profile = make_profile(port=auth_server.port, username=USER, password=PASSWORD)
     response = staff_client.post(
         _change_url(profile),
-        _form(profile, port=str(attacker_server.port), **{button: "1", "_test_to": "a@b.org"}),
+        profile_form(
+            profile, port=str(attacker_server.port), **{button: "1", "_test_to": "a@b.org"}
+        ),
     )
     assert response.status_code == 200
     html = response.content.decode()
@@ -91,7 +65,7 @@ def test_saving_another_server_without_the_password_is_refused(
     staff_client, make_profile, auth_server, attacker_server
 ):
     profile = make_profile(port=auth_server.port, username=USER, password=PASSWORD)
-    response = staff_client.post(_change_url(profile), _form(profile, host="localhost"))
+    response = staff_client.post(_change_url(profile), profile_form(profile, host="localhost"))
     assert response.status_code == 200
     assert "type it again" in response.content.decode()
     profile.refresh_from_db()
@@ -113,7 +87,7 @@ def test_every_destination_field_asks_for_the_password_again(
     staff_client, make_profile, auth_server, change
 ):
     profile = make_profile(port=auth_server.port, username=USER, password=PASSWORD)
-    response = staff_client.post(_change_url(profile), _form(profile, **change))
+    response = staff_client.post(_change_url(profile), profile_form(profile, **change))
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert "password" in errors
@@ -125,7 +99,8 @@ def test_retyping_the_password_moves_it_to_the_new_server(
 ):
     profile = make_profile(port=auth_server.port, username=USER, password=PASSWORD)
     response = staff_client.post(
-        _change_url(profile), _form(profile, port=str(attacker_server.port), password="new-one")
+        _change_url(profile),
+        profile_form(profile, port=str(attacker_server.port), password="new-one"),
     )
     assert response.status_code == 302
     profile.refresh_from_db()

@@ -7,7 +7,6 @@ import time
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -15,6 +14,7 @@ from django.urls import reverse
 
 from smtpconfig.models import SMTPProfile
 
+from .helpers import client_with, profile_form
 from .smtpd import scripted_server
 
 pytestmark = pytest.mark.django_db
@@ -26,38 +26,6 @@ AJAX = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
 
 def change_url(profile):
     return reverse("admin:smtpconfig_smtpprofile_change", args=[profile.pk])
-
-
-def client_with(*codenames, username="staff"):
-    """A logged-in staff user with exactly these permissions."""
-    user = User.objects.create_user(username, f"{username}@example.com", "pw", is_staff=True)
-    for codename in codenames:
-        user.user_permissions.add(Permission.objects.get(codename=codename))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def profile_form(profile, **overrides):
-    data = {
-        "name": profile.name,
-        "host": profile.host,
-        "port": str(profile.port),
-        "security": profile.security,
-        "username": profile.username,
-        "password": "",
-        "from_name": profile.from_name,
-        "from_email": profile.from_email,
-        "timeout": str(profile.timeout),
-        "verify_certificate": "on",
-        "allow_plaintext_auth": "on",
-        "enabled": "on",
-        "priority": str(profile.priority),
-    }
-    if profile.is_default:
-        data["is_default"] = "on"
-    data.update(overrides)
-    return {key: value for key, value in data.items() if value is not None}
 
 
 def history(profile) -> list[str]:
