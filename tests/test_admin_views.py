@@ -92,8 +92,25 @@ def test_use_settings_refuses_what_is_not_a_candidate(admin_client, make_profile
 def test_detect_view_answers_json(admin_client):
     response = admin_client.post(
         view_url("detect"),
-        {"from_email": "someone@example.com"},
+        {"from_email": "someone@example.com", "_detect": "1"},
         HTTP_X_REQUESTED_WITH="XMLHttpRequest",
     )
     assert response.status_code == 200
     assert set(response.json()) == {"html", "candidates"}
+
+
+def test_after_a_test_without_javascript_save_still_saves(admin_client, make_profile, plain_server):
+    """The page a view renders posts back to the change page, not to the view: "Save"
+    after a test saves, it does not run another test."""
+    profile = make_profile(port=plain_server.port)
+    change = reverse("admin:smtpconfig_smtpprofile_change", args=[profile.pk])
+    page = admin_client.post(
+        view_url("test", profile), profile_form(profile, _check_connection="1", _test_to="a@b.org")
+    ).content.decode()
+    assert f'action="{change}"' in page
+    # A browser that posts the form to the URL it is on (the view's) saves too.
+    response = admin_client.post(
+        view_url("test", profile), profile_form(profile, from_name="Saved", _save="Save")
+    )
+    assert response.status_code == 302
+    assert SMTPProfile.objects.get(pk=profile.pk).from_name == "Saved"

@@ -315,6 +315,24 @@ def test_check_connection_sends_nothing(
     assert plain_server.messages == []
 
 
+def test_save_after_a_test_saves(js, open_page, live_server, admin, plain_server, make_profile):
+    """After a test (its page may be the test view's, without JavaScript), "Save" saves the
+    form and runs no second test."""
+    profile = make_profile(name="Main", port=plain_server.port)
+    page = open_page(js=js)
+    sign_in(page, live_server)
+    page.goto(live_server.url + change_url(profile))
+    press_test_button(page, "_check_connection")
+    expect(page.locator("#smtpconfig-report h2")).to_have_text(
+        "Connection check passed (nothing was sent)"
+    )
+    page.fill("#id_from_name", "Saved After Test")
+    page.locator('input[name="_save"]').first.click()
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    profile.refresh_from_db()
+    assert profile.from_name == "Saved After Test"
+
+
 # 3. Detect settings from the sender address.
 
 

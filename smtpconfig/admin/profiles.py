@@ -19,11 +19,9 @@ from .columns import ProfileColumns
 from .history import ProfileHistory
 from .views import (
     CHECK_CONNECTION,
-    DETECT,
     FORM_DATA_ATTRIBUTE,
     SEND_TEST,
     TEST_RECIPIENT_FIELD,
-    USE_SETTINGS,
     DetectSettingsView,
     ProfileTestView,
     UseSettingsView,
@@ -109,17 +107,17 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
 
     # URLs: the page's own views beside Django's.
 
-    #: Each view of the page, by its URL name's suffix and the button that posts to it.
+    #: Each view of the page, by its URL name's suffix.
     page_views = {
-        "test": (ProfileTestView, (SEND_TEST, CHECK_CONNECTION)),
-        "detect": (DetectSettingsView, (DETECT,)),
-        "use_settings": (UseSettingsView, (USE_SETTINGS,)),
+        "test": ProfileTestView,
+        "detect": DetectSettingsView,
+        "use_settings": UseSettingsView,
     }
 
     def get_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         urls = []
-        for suffix, (view_class, _buttons) in self.page_views.items():
+        for suffix, view_class in self.page_views.items():
             view = self.admin_site.admin_view(view_class(self))
             slug = suffix.replace("_", "-")
             urls += [
@@ -127,6 +125,13 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
                 path(f"<path:object_id>/{slug}/", view, name=f"{prefix}_{suffix}"),
             ]
         return urls + super().get_urls()
+
+    def page_url(self, object_id=None) -> str:
+        """The add page, or the profile's change page."""
+        prefix = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}"
+        if object_id is None:
+            return reverse(f"{prefix}_add")
+        return reverse(f"{prefix}_change", args=[quote(unquote(str(object_id)))])
 
     def view_url(self, suffix: str, object_id=None) -> str:
         """The URL of one of the page's views, for the add page or a profile."""
@@ -183,8 +188,8 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
         if request.method == "POST":
             # A button posted to the page itself (an older page, or a client without
             # formaction support) goes to its view.
-            for view_class, buttons in self.page_views.values():
-                if any(button in request.POST for button in buttons):
+            for view_class in self.page_views.values():
+                if any(button in request.POST for button in view_class.buttons):
                     return view_class(self)(request, object_id)
         extra_context = {**self.page_context(request, object_id), **(extra_context or {})}
         return super().changeform_view(request, object_id, form_url, extra_context)

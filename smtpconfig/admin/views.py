@@ -76,7 +76,13 @@ def render_form_page(model_admin, request, object_id, *, data, validate=True, ex
     page_request = copy.copy(request)
     page_request.method = "GET"
     setattr(page_request, FORM_DATA_ATTRIBUTE, (data, request.FILES, validate))
-    return model_admin.changeform_view(page_request, object_id, extra_context=extra_context)
+    # The form posts back to the page itself ("Save" saves), not to this view's URL.
+    return model_admin.changeform_view(
+        page_request,
+        object_id,
+        form_url=model_admin.page_url(object_id),
+        extra_context=extra_context,
+    )
 
 
 def form_for_post(model_admin, request, object_id, data=None):
@@ -109,9 +115,13 @@ class ProfilePageView:
     def __init__(self, model_admin):
         self.model_admin = model_admin
 
+    #: The POST names of the buttons this view answers.
+    buttons: tuple[str, ...] = ()
+
     @method_decorator(sensitive_post_parameters("password"))
     def __call__(self, request, object_id=None):
-        if request.method != "POST":
+        if request.method != "POST" or not any(name in request.POST for name in self.buttons):
+            # Anything else ("Save" from a page this view rendered, a reload) is the page's.
             return self.model_admin.changeform_view(request, object_id)
         return self.post(request, object_id)
 
@@ -121,6 +131,8 @@ class ProfilePageView:
 
 class ProfileTestView(ProfilePageView):
     """Test the values in the form, saved or not, and show the result."""
+
+    buttons = (SEND_TEST, CHECK_CONNECTION)
 
     def post(self, request, object_id):
         admin = self.model_admin
@@ -220,6 +232,8 @@ class ProfileTestView(ProfilePageView):
 class DetectSettingsView(ProfilePageView):
     """Candidate settings for the sender address typed in the form."""
 
+    buttons = (DETECT,)
+
     def post(self, request, object_id):
         admin = self.model_admin
         obj, form = form_for_post(admin, request, object_id)
@@ -267,6 +281,8 @@ class DetectSettingsView(ProfilePageView):
 
 class UseSettingsView(ProfilePageView):
     """Fill the form with a candidate's settings (without JavaScript); nothing is saved."""
+
+    buttons = (USE_SETTINGS,)
 
     def post(self, request, object_id):
         admin = self.model_admin
