@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
@@ -95,3 +100,27 @@ def profile_form(profile, **overrides):
         data["is_default"] = "on"
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
+
+
+def run_in_another_process(code: str) -> None:
+    """Run ``code`` in ``manage.py shell`` in a process of its own, on the test database
+    (for changes another worker or a script makes); fail with its stderr."""
+    from django.conf import settings
+    from django.db import connection
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mailsettings.settings",
+        "DATABASE_URL": database_url(connection),
+        "SMTPCONFIG_ENCRYPTION_KEYS": settings.TEST_ENCRYPTION_KEY,
+        "DJANGO_SECRET_KEY": "x" * 50,
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,10 +1,6 @@
 """Failover, routing, signals and the delivery log, against real servers on 127.0.0.1."""
 
-import os
 import smtplib
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -15,7 +11,7 @@ from smtpconfig import signals
 from smtpconfig.backends import DeliveryFailed
 from smtpconfig.models import DeliveryLog, DeliveryOutcome, SMTPProfile
 
-from .helpers import PASSWORD, USER, database_url
+from .helpers import PASSWORD, USER, run_in_another_process
 from .smtpd import PLAIN_REPLIES, RecordingHandler, free_port, running_smtp_server, scripted_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("use_backend")]
@@ -314,27 +310,10 @@ def test_a_change_saved_in_another_process_is_used_by_the_next_connection(make_p
         make_profile(port=first.port)
         mail.send_mail("One", "Body", None, ["to@example.org"])  # caches the profile here
 
-        root = Path(__file__).resolve().parent.parent
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "mailsettings.settings",
-            "DATABASE_URL": database_url(db_connection),
-            "SMTPCONFIG_ENCRYPTION_KEYS": "rGBX3Nd8y-iYnwZKCZTq3a6rzYN4b1J0uE0hZgEw-M0=",
-            "DJANGO_SECRET_KEY": "x" * 50,
-        }
-        change = (
+        run_in_another_process(
             "from smtpconfig.models import SMTPProfile; p = SMTPProfile.objects.get(); "
             f"p.port = {second.port}; p.save()"
         )
-        result = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c", change],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
 
         mail.send_mail("Two", "Body", None, ["to@example.org"])
         assert [m.message["Subject"] for m in first.messages] == ["One"]

@@ -2,11 +2,7 @@
 (issue 11): save(), QuerySet.update(), raw SQL, another process; with and without a
 shared cache."""
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -15,7 +11,7 @@ from django.db import connection
 from smtpconfig.delivery import profiles as routing
 from smtpconfig.models import SMTPProfile
 
-from .helpers import database_url
+from .helpers import run_in_another_process
 from .smtpd import running_smtp_server
 
 pytestmark = pytest.mark.django_db
@@ -97,31 +93,13 @@ def test_the_profiles_version_changes_on_every_kind_of_change(make_profile):
 def test_a_raw_sql_change_in_another_process_is_used_by_the_next_connection(
     use_backend, make_profile, settings
 ):
-    from django.db import connection as db_connection
-
     with running_smtp_server() as first, running_smtp_server() as second:
         make_profile(port=first.port)
         mail.send_mail("One", "Body", None, ["to@example.org"])  # caches the profile here
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "mailsettings.settings",
-            "DATABASE_URL": database_url(db_connection),
-            "SMTPCONFIG_ENCRYPTION_KEYS": "rGBX3Nd8y-iYnwZKCZTq3a6rzYN4b1J0uE0hZgEw-M0=",
-            "DJANGO_SECRET_KEY": "x" * 50,
-        }
-        change = (
+        run_in_another_process(
             "from django.db import connection; cursor = connection.cursor(); "
             f"cursor.execute('UPDATE {TABLE} SET port = {second.port}')"
         )
-        result = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c", change],
-            cwd=Path(__file__).resolve().parent.parent,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
         mail.send_mail("Two", "Body", None, ["to@example.org"])
         assert subjects(first) == ["One"]
         assert subjects(second) == ["Two"]
