@@ -79,6 +79,10 @@ class PasswordMissing(smtplib.SMTPException):
     """A user name is set but there is no password to log in with."""
 
 
+class TokenMissing(smtplib.SMTPException):
+    """OAuth2 sign-in is chosen but there is no access token to log in with."""
+
+
 class PlaintextAuthRefused(smtplib.SMTPException):
     """A login over an unencrypted connection was not allowed; nothing was sent."""
 

@@ -8,6 +8,7 @@ message the way real servers do.
 
 from __future__ import annotations
 
+import base64
 import logging
 import socket
 import ssl
@@ -109,6 +110,34 @@ class PasswordAuthenticator:
         return AuthResult(success=False, handled=False, message=self.failure_reply)
 
 
+class OAuth2Handler(RecordingHandler):
+    """A :class:`RecordingHandler` that also takes AUTH XOAUTH2 (SASL, as Google and
+    Microsoft do): a known user with their token logs in; anything else gets the JSON
+    error challenge, then ``535 5.7.8`` once the client answers it."""
+
+    def __init__(self, tokens: dict[str, str]):
+        super().__init__()
+        self.tokens = tokens
+        self.attempts: list[str] = []  # the user names that tried
+
+    async def auth_XOAUTH2(self, server, args):  # noqa: N802 (aiosmtpd's hook name)
+        try:
+            fields = base64.b64decode(args[1]).decode("utf-8").split("\x01")
+            user = fields[0].removeprefix("user=")
+            token = fields[1].removeprefix("auth=Bearer ")
+        except (IndexError, ValueError):
+            return AuthResult(success=False, handled=False, message="501 5.5.2 Bad XOAUTH2")
+        self.attempts.append(user)
+        if self.tokens.get(user) == token:
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        await server.challenge_auth('{"status":"401","schemes":"bearer","scope":"mail"}')
+        return AuthResult(
+            success=False,
+            handled=False,
+            message="535 5.7.8 Username and Password not accepted (XOAUTH2)",
+        )
+
+
 @dataclass
 class SMTPServer:
     """A running test server: where it is and what it received."""
@@ -143,6 +172,9 @@ def running_smtp_server(
     handler = handler or RecordingHandler()
     authenticator = PasswordAuthenticator(users, auth_failure_reply) if users is not None else None
     kwargs = {}
+    if isinstance(handler, OAuth2Handler) and authenticator is None:
+        # XOAUTH2 only (the handler's own mechanism), over plain text too for the tests.
+        kwargs.update(auth_require_tls=auth_require_tls, auth_exclude_mechanism={"LOGIN", "PLAIN"})
     if authenticator:
         kwargs.update(authenticator=authenticator, auth_require_tls=auth_require_tls)
         if auth_mechanisms:

@@ -31,11 +31,12 @@ from ..exceptions import (
     PlaintextAuthRefused,
     SMTPProtocolError,
     StartTLSNotOffered,
+    TokenMissing,
 )
 from .clients import PreconnectedSMTP, SessionSMTP
 from .deadline import Budget, conversation_budget, guarded
 from .network import connect, resolve
-from .settings import ConnectionSettings, Security
+from .settings import ConnectionSettings, LoginMethod, Security
 from .steps import Step, StepFailed, reply_text
 from .tls import client_context, new_client_context
 
@@ -192,9 +193,17 @@ def open_session(
 
 
 def log_in(client: smtplib.SMTP, settings: ConnectionSettings) -> tuple[int, bytes]:
-    """Log in with the settings' method (a password today); raise if it may not be sent."""
+    """Log in with the settings' method (password or OAuth2); raise if it may not be sent."""
     if not client.has_extn("auth"):
         raise AuthNotOffered(_("the server offers no AUTH command"))
+    if settings.login_method == LoginMethod.OAUTH2:
+        if not settings.oauth_token:
+            raise TokenMissing(_("OAuth2 is chosen but no access token was obtained"))
+        if settings.security == Security.NONE and not settings.allow_plaintext_auth:
+            raise PlaintextAuthRefused(
+                _("the token would cross the network unencrypted; it was not sent")
+            )
+        return client.login_xoauth2(settings.username, settings.oauth_token)
     if not settings.password:
         raise PasswordMissing(_("a user name is set but no password"))
     if settings.security == Security.NONE and not settings.allow_plaintext_auth:

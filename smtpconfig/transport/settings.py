@@ -28,6 +28,14 @@ class Security(TextChoices):
     SSL = "ssl", _("SSL/TLS")
 
 
+class LoginMethod(TextChoices):
+    """How a connection logs in: not at all, with a password, or with an OAuth2 token."""
+
+    NONE = "none", _("No login")
+    PASSWORD = "password", _("Password")
+    OAUTH2 = "oauth2", _("OAuth2")
+
+
 #: The port each encrypted mode usually runs on (RFC 8314: 465; RFC 6409: 587).
 STANDARD_PORTS = {Security.SSL: 465, Security.STARTTLS: 587}
 
@@ -78,6 +86,10 @@ class ConnectionSettings:
     reply_to: str = ""
     profile_name: str = ""
     allow_plaintext_auth: bool = False
+    #: Password (the default) or OAuth2 (``oauth_token``, sent with XOAUTH2).
+    login_method: str = LoginMethod.PASSWORD
+    #: An OAuth2 access token, already obtained (never stored: tokens are short-lived).
+    oauth_token: str = field(default="", repr=False)
     #: A client certificate (Django's ``EMAIL_SSL_CERTFILE`` / ``EMAIL_SSL_KEYFILE``).
     client_certfile: str | None = None
     client_keyfile: str | None = field(default=None, repr=False)
@@ -120,8 +132,8 @@ class ConnectionSettings:
 
     @property
     def logs_in(self) -> bool:
-        """Whether the conversation includes a login (a user name is set)."""
-        return bool(self.username)
+        """Whether the conversation includes a login (a method and a user name are set)."""
+        return self.login_method != LoginMethod.NONE and bool(self.username)
 
     def replace(self, **changes) -> ConnectionSettings:
         """These settings with ``changes`` applied."""
