@@ -53,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
     # Test emails, connection checks and "Detect settings" one user may run per minute in
     # the admin (counted in the default cache, which every worker must share).
     "TEST_RATE_LIMIT": 10,
+    # PEM certificate of a private CA trusted, besides the system's, for OAuth2 token
+    # endpoints (an in-house identity provider).
+    "OAUTH_CA_CERTIFICATE": "",
     # Of those, how many one user may have running at the same time.
     "TESTS_AT_ONCE": 1,
     # Seconds one whole conversation may take, whatever the profile's timeout: a test

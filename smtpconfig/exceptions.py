@@ -83,6 +83,18 @@ class TokenMissing(smtplib.SMTPException):
     """OAuth2 sign-in is chosen but there is no access token to log in with."""
 
 
+class TokenRefused(smtplib.SMTPException):
+    """The OAuth2 token endpoint refused to give an access token (RFC 6749 section 5.2).
+
+    ``error`` is the endpoint's code (``invalid_grant``, ``invalid_client``...),
+    ``description`` its explanation; neither holds a token or a secret.
+    """
+
+    def __init__(self, error: str, description: str = ""):
+        self.error, self.description = error, description
+        super().__init__(f"{error}: {description}" if description else error)
+
+
 class PlaintextAuthRefused(smtplib.SMTPException):
     """A login over an unencrypted connection was not allowed; nothing was sent."""
 

@@ -11,8 +11,10 @@ from smtpconfig.probe import run_probe
 from smtpconfig.transport.session import open_session
 from smtpconfig.transport.settings import ConnectionSettings, LoginMethod, Security
 from smtpconfig.transport.steps import Step, StepFailed
+from smtpconfig.transport.tokens import TokenRequest
 
-from .smtpd import OAuth2Handler, running_smtp_server
+from .smtpd import OAuth2Handler, free_port, running_smtp_server
+from .tokend import running_token_endpoint
 
 USER, TOKEN = "mailer@example.com", "ya29.a0-test-access-token"
 
@@ -88,3 +90,92 @@ def test_a_server_without_xoauth2_is_refused_before_the_token_is_sent(auth_serve
     assert failure.value.step == Step.AUTH
     assert isinstance(failure.value.error, smtplib.SMTPException)
     assert auth_server.authenticator.attempts == []
+
+
+# The access token from the provider's token endpoint (a real HTTPS server on 127.0.0.1).
+
+CLIENT_SECRET, REFRESH_TOKEN = "client-secret-Ω", "1//refresh-token"
+
+
+@pytest.fixture
+def token_endpoint(settings, server_tls_context, ca_pem):
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "OAUTH_CA_CERTIFICATE": ca_pem}
+    with running_token_endpoint(server_tls_context) as endpoint:
+        endpoint.answer = (200, {"access_token": TOKEN, "expires_in": 3600})
+        yield endpoint
+
+
+@pytest.fixture(autouse=True)
+def no_cached_tokens():
+    from smtpconfig.transport import tokens
+
+    tokens._cache.tokens.clear()
+    yield
+
+
+def refresh_grant(endpoint) -> TokenRequest:
+    return TokenRequest(
+        token_url=endpoint.url,
+        client_id="client-1",
+        client_secret=CLIENT_SECRET,
+        refresh_token=REFRESH_TOKEN,
+        scope="https://mail.google.com/",
+    )
+
+
+def test_the_token_step_gets_a_token_then_the_login_uses_it(oauth_server, token_endpoint):
+    settings = oauth_settings(oauth_server, token="", oauth_request=refresh_grant(token_endpoint))
+    report = run_probe(settings, "to@example.org")
+    assert report.ok, report.summary()
+    assert [step.name for step in report.steps][:2] == ["token", "resolve"]
+    assert "valid for 59 more minutes" in report.steps[0].detail
+    [form] = token_endpoint.requests
+    assert form == {
+        "grant_type": "refresh_token",
+        "client_id": "client-1",
+        "client_secret": CLIENT_SECRET,
+        "refresh_token": REFRESH_TOKEN,
+        "scope": "https://mail.google.com/",
+    }
+    shown = str(report.as_dict())
+    assert TOKEN not in shown and CLIENT_SECRET not in shown and REFRESH_TOKEN not in shown
+
+
+def test_a_token_is_kept_until_it_is_about_to_expire(oauth_server, token_endpoint):
+    settings = oauth_settings(oauth_server, token="", oauth_request=refresh_grant(token_endpoint))
+    assert run_probe(settings, "to@example.org", send=False).ok
+    second = run_probe(settings, "to@example.org", send=False)
+    assert second.ok and "kept from before" in second.steps[0].detail
+    assert len(token_endpoint.requests) == 1
+
+
+def test_a_revoked_refresh_token_is_diagnosed_and_nothing_reaches_the_mail_server(
+    oauth_server, token_endpoint
+):
+    token_endpoint.answer = (400, {"error": "invalid_grant", "error_description": "revoked"})
+    settings = oauth_settings(oauth_server, token="", oauth_request=refresh_grant(token_endpoint))
+    report = run_probe(settings, "to@example.org")
+    assert report.failed_step.name == "token"
+    assert report.diagnosis.code == "oauth_invalid_grant"
+    assert "Connect the account again" in report.diagnosis.fix
+    assert oauth_server.handler.attempts == []
+    assert REFRESH_TOKEN not in str(report.as_dict())
+
+
+def test_a_token_endpoint_that_cannot_be_reached_is_a_network_failure(oauth_server):
+    request = TokenRequest(token_url=f"https://127.0.0.1:{free_port()}/token", client_id="c")
+    report = run_probe(oauth_settings(oauth_server, token="", oauth_request=request), "x@y.org")
+    assert report.failed_step.name == "token"
+    assert report.diagnosis.code == "token_endpoint_unreachable"
+    assert report.diagnosis.temporary
+
+
+def test_the_token_endpoint_is_reached_through_the_network_policy(
+    oauth_server, token_endpoint, settings
+):
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "BLOCKED_NETWORKS": ["127.0.0.0/8"]}
+    settings_ = oauth_settings(oauth_server, token="", oauth_request=refresh_grant(token_endpoint))
+    report = run_probe(settings_, "to@example.org")
+    assert report.failed_step.name == "token"
+    assert "not allowed" in report.failed_step.detail
+    assert token_endpoint.requests == []

@@ -7,6 +7,7 @@ can be known, the value to put there. The test (``probe``), ``smtp_test``
 and the backend's delivery log all explain a failure through it, so they
 say the same thing. One module per group of steps: ``network``, ``tls``,
 ``session`` (greeting and login), ``envelope`` (sender, recipient, message),
+``oauth`` (the access token),
 and ``general`` for failures that look the same at any step.
 """
 
@@ -18,10 +19,11 @@ import socket
 from ..exceptions import ConversationTimeout, SMTPProtocolError
 from ..transport.settings import ConnectionSettings
 from ..transport.steps import Step, describe_error
-from . import envelope, general, network, session, tls
+from . import envelope, general, network, oauth, session, tls
 from .base import Diagnosis, Failure, reply_of
 
 _HANDLERS = {
+    Step.TOKEN: oauth.token,
     Step.RESOLVE: network.resolve,
     Step.CONNECT: network.connect,
     Step.TLS: tls.tls,

@@ -19,6 +19,7 @@ import contextlib
 import smtplib
 import socket
 import ssl
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ from .network import connect, resolve
 from .settings import ConnectionSettings, LoginMethod, Security
 from .steps import Step, StepFailed, reply_text
 from .tls import client_context, new_client_context
+from .tokens import cached_token, fetch_token
 
 
 @dataclass
@@ -76,6 +78,9 @@ class Recorder:
 
     def connected(self, address: str, failures: list[str]) -> None:
         """The address connected to, after the ones that failed."""
+
+    def token_obtained(self, token) -> None:
+        """An OAuth2 access token was obtained (a rotated refresh token may come with it)."""
 
     def attached(self, client: smtplib.SMTP) -> None:
         """The SMTP client the session talks through, made after connecting."""
@@ -126,6 +131,9 @@ def open_session(
     timeout = float(settings.timeout) if settings.timeout else None
     if budget is None:
         budget = Budget.start(conversation_budget(timeout), "connect")
+
+    if settings.logs_in and settings.login_method == LoginMethod.OAUTH2:
+        settings = _with_token(settings, recorder, _within(budget, timeout))
 
     with recorder.step(Step.RESOLVE) as note:
         addresses = resolve(host, port, _within(budget, timeout))
@@ -190,6 +198,29 @@ def open_session(
         _close(client, sock, polite=_session_stands(exc))
         raise
     return client
+
+
+def _with_token(settings: ConnectionSettings, recorder: Recorder, wait) -> ConnectionSettings:
+    """``settings`` with an access token: given, cached, or asked of the token endpoint in
+    a step of its own, before any connection to the mail server."""
+    request = settings.oauth_request
+    if settings.oauth_token or request is None:
+        return settings
+    with recorder.step(Step.TOKEN) as note:
+        token = cached_token(request)
+        fetched = token is None
+        if fetched:
+            token = fetch_token(request, wait)
+        note.detail = (
+            _("new token from %(endpoint)s, valid for %(minutes)s more minutes")
+            if fetched
+            else _("token from %(endpoint)s kept from before, valid for %(minutes)s more minutes")
+        ) % {
+            "endpoint": urllib.parse.urlsplit(request.token_url).netloc,
+            "minutes": token.expires_in // 60,
+        }
+        recorder.token_obtained(token)
+    return settings.replace(oauth_token=token.access_token)
 
 
 def log_in(client: smtplib.SMTP, settings: ConnectionSettings) -> tuple[int, bytes]:

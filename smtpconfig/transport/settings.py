@@ -90,6 +90,8 @@ class ConnectionSettings:
     login_method: str = LoginMethod.PASSWORD
     #: An OAuth2 access token, already obtained (never stored: tokens are short-lived).
     oauth_token: str = field(default="", repr=False)
+    #: Where and how to obtain one when ``oauth_token`` is blank (a ``tokens.TokenRequest``).
+    oauth_request: Any = None
     #: A client certificate (Django's ``EMAIL_SSL_CERTFILE`` / ``EMAIL_SSL_KEYFILE``).
     client_certfile: str | None = None
     client_keyfile: str | None = field(default=None, repr=False)

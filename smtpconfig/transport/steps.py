@@ -22,6 +22,8 @@ from ..exceptions import SMTPProtocolError
 class Step(TextChoices):
     """One step of the conversation, in the order they happen."""
 
+    #: OAuth2 only: an access token from the provider, before anything else.
+    TOKEN = "token", _("Token")
     RESOLVE = "resolve", _("Resolve host")
     CONNECT = "connect", _("Connect")
     TLS = "tls", _("TLS")

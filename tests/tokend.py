@@ -1,0 +1,55 @@
+"""A real OAuth2 token endpoint on 127.0.0.1 over HTTPS (certificate from the test CA)."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import urllib.parse
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class TokenEndpoint:
+    """What the endpoint answers (``answer``: status and JSON) and the forms it received."""
+
+    url: str
+    answer: tuple[int, dict] = (200, {"access_token": "at-1", "expires_in": 3600})
+    requests: list[dict] = field(default_factory=list)
+
+
+@contextmanager
+def running_token_endpoint(context: ssl.SSLContext):
+    """Serve POST /token until the block ends; yields a :class:`TokenEndpoint`."""
+    endpoint = TokenEndpoint(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            length = int(self.headers.get("Content-Length") or 0)
+            form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+            endpoint.requests.append({key: values[0] for key, values in form.items()})
+            status, data = endpoint.answer
+            body = json.dumps(data).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    endpoint.url = f"https://127.0.0.1:{server.server_address[1]}/token"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield endpoint
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(2)
