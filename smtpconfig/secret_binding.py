@@ -33,6 +33,17 @@ DESTINATION_FIELDS = (
     "allow_plaintext_auth",
     "verify_certificate",
     "ca_certificate",
+    "auth_method",
+)
+#: What decides who receives an OAuth2 client secret or refresh token: the mail
+#: server (they end in a token it sees) and the token endpoint they are sent to.
+OAUTH_DESTINATION_FIELDS = (
+    *DESTINATION_FIELDS,
+    "oauth_provider",
+    "oauth_tenant",
+    "oauth_token_url",
+    "oauth_client_id",
+    "oauth_grant",
 )
 
 # Sealed payloads start with this; anything else is a secret stored before sealing.
@@ -60,13 +71,43 @@ def destination_of(values: Mapping[str, Any]) -> str:
             str(values.get("ca_certificate") or "").strip().encode("utf-8")
         ).hexdigest(),
     }
+    method = str(values.get("auth_method") or "password")
+    if method != "password":
+        # Only another method changes the digest: passwords sealed before the field existed
+        # keep theirs.
+        canonical["auth_method"] = method
+    return _digest(canonical)
+
+
+def oauth_destination_of(values: Mapping[str, Any]) -> str:
+    """A digest of where an OAuth2 secret may go: the mail server and the token endpoint."""
+    return _digest(
+        {
+            "smtp": destination_of(values),
+            **{
+                name: str(values.get(name) or "").strip().lower()
+                for name in OAUTH_DESTINATION_FIELDS
+                if name not in DESTINATION_FIELDS
+            },
+        }
+    )
+
+
+def _digest(canonical: dict) -> str:
     encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
 def destination_of_object(obj: Any) -> str:
     """:func:`destination_of` for an object with the destination fields as attributes."""
-    return destination_of({name: getattr(obj, name) for name in DESTINATION_FIELDS})
+    return destination_of({name: getattr(obj, name, None) for name in DESTINATION_FIELDS})
+
+
+def oauth_destination_of_object(obj: Any) -> str:
+    """:func:`oauth_destination_of` for an object with the fields as attributes."""
+    return oauth_destination_of(
+        {name: getattr(obj, name, None) for name in OAUTH_DESTINATION_FIELDS}
+    )
 
 
 @sensitive_variables("secret", "payload")

@@ -103,3 +103,29 @@ def test_a_raw_sql_change_in_another_process_is_used_by_the_next_connection(
         mail.send_mail("Two", "Body", None, ["to@example.org"])
         assert subjects(first) == ["One"]
         assert subjects(second) == ["Two"]
+
+
+def test_the_version_triggers_come_back_after_a_migration_rebuilt_the_table(make_profile):
+    """SQLite drops a table's triggers when a migration rebuilds it (migration 0008 did):
+    post_migrate makes them again."""
+    from smtpconfig.models.versions import ensure_version_triggers
+
+    def version():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT value FROM smtpconfig_profilesversion WHERE id = 1")
+            row = cursor.fetchone()
+        return row[0] if row else None
+
+    profile = make_profile()
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            for event in ("insert", "update", "delete"):
+                cursor.execute(f"DROP TRIGGER smtpconfig_profiles_{event}")
+        else:
+            cursor.execute(f"DROP TRIGGER smtpconfig_profiles_changed ON {TABLE}")
+    before = version()
+    SMTPProfile.objects.filter(pk=profile.pk).update(priority=3)
+    assert version() == before  # without triggers nothing notices
+    ensure_version_triggers(connection)
+    SMTPProfile.objects.filter(pk=profile.pk).update(priority=4)
+    assert version() != before

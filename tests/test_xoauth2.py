@@ -179,3 +179,99 @@ def test_the_token_endpoint_is_reached_through_the_network_policy(
     assert report.failed_step.name == "token"
     assert "not allowed" in report.failed_step.detail
     assert token_endpoint.requests == []
+
+
+# A profile that signs in with OAuth2, through the site's mail (the backend).
+
+
+@pytest.fixture
+def oauth_profile(db, oauth_server, token_endpoint):
+    from smtpconfig.models import SMTPProfile
+
+    profile = SMTPProfile(
+        name="OAuth",
+        host="127.0.0.1",
+        port=oauth_server.port,
+        security=Security.NONE,
+        allow_plaintext_auth=True,
+        username=USER,
+        from_email=USER,
+        is_default=True,
+        timeout=5,
+        auth_method=LoginMethod.OAUTH2,
+        oauth_provider="custom",
+        oauth_token_url=token_endpoint.url,
+        oauth_client_id="client-1",
+    )
+    profile.oauth_client_secret = CLIENT_SECRET
+    profile.oauth_refresh_token = REFRESH_TOKEN
+    profile.save()
+    return profile
+
+
+def test_the_site_mail_signs_in_with_oauth2(use_backend, oauth_profile, oauth_server):
+    from django.core import mail
+
+    assert mail.send_mail("Hello", "Body", None, ["to@example.org"]) == 1
+    assert oauth_server.handler.attempts == [USER]
+    assert len(oauth_server.messages) == 1
+
+
+def test_a_rotated_refresh_token_replaces_the_stored_one(
+    use_backend, oauth_profile, token_endpoint
+):
+    from django.core import mail
+
+    from smtpconfig.models import SMTPProfile
+
+    token_endpoint.answer = (
+        200,
+        {"access_token": TOKEN, "expires_in": 3600, "refresh_token": "1//rotated"},
+    )
+    mail.send_mail("Hello", "Body", None, ["to@example.org"])
+    stored = SMTPProfile.objects.get(pk=oauth_profile.pk)
+    assert stored.oauth_refresh_token == "1//rotated"
+    assert REFRESH_TOKEN not in stored.oauth_refresh_token_encrypted
+
+
+def test_an_older_refresh_token_never_overwrites_a_newer_one(oauth_profile):
+    from smtpconfig.models import SMTPProfile
+
+    stale = SMTPProfile.objects.get(pk=oauth_profile.pk)  # read before another worker rotated
+    oauth_profile._store_rotated_refresh_token(REFRESH_TOKEN, "1//newer")
+    stale._store_rotated_refresh_token(REFRESH_TOKEN, "1//older")  # its old token is gone
+    assert SMTPProfile.objects.get(pk=oauth_profile.pk).oauth_refresh_token == "1//newer"
+
+
+def test_secrets_are_not_sent_to_a_token_endpoint_changed_behind_the_form(
+    use_backend, oauth_profile, token_endpoint
+):
+    from django.core import mail
+
+    from smtpconfig.exceptions import SecretUnreadable
+    from smtpconfig.models import SMTPProfile
+
+    SMTPProfile.objects.filter(pk=oauth_profile.pk).update(
+        oauth_token_url="https://attacker.example/token"
+    )
+    with pytest.raises(SecretUnreadable):
+        mail.send_mail("Hello", "Body", None, ["to@example.org"])
+    assert token_endpoint.requests == []
+
+
+def test_a_profile_whose_secrets_cannot_be_used_fails_over_to_the_next(
+    use_backend, oauth_profile, token_endpoint, make_profile, plain_server
+):
+    from django.core import mail
+
+    from smtpconfig.models import DeliveryLog, SMTPProfile
+
+    make_profile(name="Backup", port=plain_server.port, is_default=False, priority=200)
+    SMTPProfile.objects.filter(pk=oauth_profile.pk).update(
+        oauth_token_url="https://attacker.example/token"
+    )
+    assert mail.send_mail("Hello", "Body", None, ["to@example.org"]) == 1
+    assert len(plain_server.messages) == 1
+    assert token_endpoint.requests == []
+    [row] = DeliveryLog.objects.all()
+    assert row.outcome == "failed_over" and row.tried[0]["profile"] == "OAuth"

@@ -59,10 +59,8 @@ class ResolvedProfile:
         try:
             settings, password_error = profile.connection_settings(), ""
         except SecretUnreadable as exc:
-            settings, password_error = (
-                ConnectionSettings.from_profile(profile, password=""),
-                str(exc),
-            )
+            settings = ConnectionSettings.from_profile(profile, secrets=False)
+            password_error = str(exc)
         return cls(
             pk=profile.pk,
             name=profile.name,

@@ -8,8 +8,15 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from ..conf import get_setting
+from ..providers.oauth import OAuthGrant, OAuthProvider
 from ..signals import profiles_updated
-from ..transport.settings import ConnectionSettings, Security, format_sender, format_server
+from ..transport.settings import (
+    ConnectionSettings,
+    LoginMethod,
+    Security,
+    format_sender,
+    format_server,
+)
 from ..validators import (
     HeaderSafeValidator,
     split_domains,
@@ -17,6 +24,7 @@ from ..validators import (
     validate_pem_certificates,
     validate_smtp_host,
 )
+from .oauth_secrets import OAuthSecretsMixin
 from .sealed_password import SealedPasswordMixin
 from .single_default import SingleDefaultMixin
 
@@ -47,7 +55,7 @@ class SMTPProfileQuerySet(models.QuerySet):
         return self.enabled().order_by("-is_default", "priority", "name")
 
 
-class SMTPProfile(SealedPasswordMixin, SingleDefaultMixin, models.Model):
+class SMTPProfile(SealedPasswordMixin, OAuthSecretsMixin, SingleDefaultMixin, models.Model):
     """An outgoing-mail server, its credentials and the sender it sends as.
 
     The password is stored encrypted (see :mod:`smtpconfig.crypto`): assign
@@ -183,6 +191,69 @@ class SMTPProfile(SealedPasswordMixin, SingleDefaultMixin, models.Model):
             "this server's certificate, trusted in addition to the system's."
         ),
     )
+    # Signing in: none, a password, or OAuth2 (see providers/oauth.py for the endpoints).
+    auth_method = models.CharField(
+        _("sign-in"),
+        max_length=10,
+        choices=LoginMethod.choices,
+        default=LoginMethod.PASSWORD,
+        help_text=_(
+            "How this profile logs in to the server: not at all, with the user name and "
+            "password, or with OAuth2 (Microsoft 365, Outlook.com and Google prefer it)."
+        ),
+    )
+    oauth_provider = models.CharField(
+        _("OAuth2 provider"),
+        max_length=10,
+        choices=OAuthProvider.choices,
+        default=OAuthProvider.MICROSOFT,
+    )
+    oauth_grant = models.CharField(
+        _("OAuth2 sign-in"),
+        max_length=20,
+        choices=OAuthGrant.choices,
+        default=OAuthGrant.REFRESH_TOKEN,
+        help_text=_(
+            "A connected account (a person signs in once), or app-only access for "
+            "Microsoft 365 (tenant id, client id and secret; the user name is the mailbox)."
+        ),
+    )
+    oauth_tenant = models.CharField(
+        _("tenant"),
+        max_length=100,
+        blank=True,
+        default="organizations",
+        validators=[HeaderSafeValidator()],
+        help_text=_(
+            "Microsoft only: organizations (Microsoft 365), consumers (Outlook.com), or "
+            "your tenant id or domain (needed for app-only access)."
+        ),
+    )
+    oauth_client_id = models.CharField(
+        _("client id"), max_length=200, blank=True, validators=[HeaderSafeValidator()]
+    )
+    oauth_client_secret_encrypted = models.TextField(
+        _("encrypted client secret"), blank=True, default="", editable=False
+    )
+    oauth_refresh_token_encrypted = models.TextField(
+        _("encrypted refresh token"), blank=True, default="", editable=False
+    )
+    oauth_scope = models.CharField(
+        _("scopes"),
+        max_length=500,
+        blank=True,
+        validators=[HeaderSafeValidator()],
+        help_text=_("Leave blank for the provider's SMTP scope."),
+    )
+    oauth_token_url = models.URLField(
+        _("token endpoint"),
+        blank=True,
+        help_text=_("Other providers only: the https:// URL that gives tokens."),
+    )
+    oauth_connected_as = models.CharField(
+        _("connected account"), max_length=254, blank=True, editable=False
+    )
+    oauth_connected_at = models.DateTimeField(_("connected"), null=True, blank=True, editable=False)
     test_recipient = models.EmailField(
         _("test recipient"),
         blank=True,

@@ -22,6 +22,7 @@ class SingleDefaultMixin:
         Either way the last one saved is the default.
         """
         self.seal_new_password()
+        self.seal_new_oauth_secrets()
         using = kwargs.get("using") or self._state.db or "default"
         for attempt in range(_DEFAULT_SAVE_ATTEMPTS):
             try:

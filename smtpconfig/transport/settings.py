@@ -97,16 +97,28 @@ class ConnectionSettings:
     client_keyfile: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_profile(cls, profile: Any, *, password: str | None = None) -> ConnectionSettings:
+    def from_profile(
+        cls, profile: Any, *, password: str | None = None, secrets: bool = True
+    ) -> ConnectionSettings:
         """Settings from a profile (anything with its fields); ``password`` (when given)
         replaces the stored one, which is otherwise read with ``readable_password()``
-        and may raise :class:`~smtpconfig.exceptions.SecretUnreadable`."""
+        (and the OAuth2 secrets with ``token_request()``), and may raise
+        :class:`~smtpconfig.exceptions.SecretUnreadable`. ``secrets=False`` reads none
+        (for a profile whose secrets cannot be used, still shown and failed over)."""
+        method = getattr(profile, "auth_method", LoginMethod.PASSWORD)
+        oauth = method == LoginMethod.OAUTH2
+        if not secrets:
+            password = ""
         return cls(
+            login_method=method,
+            oauth_request=profile.token_request() if oauth and secrets else None,
             host=profile.host,
             port=profile.port,
             security=profile.security,
             username=profile.username,
-            password=profile.readable_password() if password is None else password,
+            password=(
+                "" if oauth else profile.readable_password() if password is None else password
+            ),
             timeout=profile.timeout,
             verify_certificate=profile.verify_certificate,
             ca_certificate=profile.ca_certificate,

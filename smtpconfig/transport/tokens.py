@@ -23,6 +23,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
@@ -49,6 +50,8 @@ class TokenRequest:
     scope: str = ""
     client_secret: str = field(default="", repr=False)
     refresh_token: str = field(default="", repr=False)
+    #: Called with (old, new) when the provider rotates the refresh token (to store it).
+    on_rotated: Callable[[str, str], None] | None = field(default=None, repr=False, compare=False)
 
     def form(self) -> dict[str, str]:
         """The form the endpoint is sent (RFC 6749 sections 4.4 and 6)."""
@@ -138,6 +141,9 @@ def fetch_token(request: TokenRequest, timeout: float) -> Token:
     token = _parse(status, payload)
     with _cache.lock:
         _cache.tokens[request.cache_key()] = token
+    rotated = token.refresh_token and token.refresh_token != request.refresh_token
+    if rotated and request.on_rotated is not None:
+        request.on_rotated(request.refresh_token, token.refresh_token)
     return token
 
 
