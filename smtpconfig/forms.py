@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.db import models
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
@@ -12,9 +13,28 @@ from django.views.decorators.debug import sensitive_variables
 from . import crypto, secret_binding
 from .exceptions import SMTPConfigImproperlyConfigured
 from .models import SMTPProfile
+from .providers.oauth import OAuthGrant, OAuthProvider
 from .providers.presets import PRESETS, get_preset
-from .transport.settings import ConnectionSettings, Security
+from .secret_binding import OAUTH_DESTINATION_FIELDS
+from .transport.settings import ConnectionSettings, LoginMethod, Security
 from .validators import HeaderSafeValidator, validate_smtp_host
+
+#: The sign-in fields, and those of them that are choices (never blank).
+_SIGN_IN_CHOICES = ("auth_method", "oauth_provider", "oauth_grant")
+_SIGN_IN_FIELDS = (
+    *_SIGN_IN_CHOICES,
+    "oauth_tenant",
+    "oauth_client_id",
+    "oauth_scope",
+    "oauth_token_url",
+)
+
+
+def _formfield(model_field, **kwargs):
+    """Form fields as Django makes them, URLs defaulting to https:// (Django 6's default)."""
+    if isinstance(model_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return model_field.formfield(**kwargs)
 
 
 def _destination(profile: SMTPProfile) -> dict:
@@ -142,9 +162,22 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
         required=False,
         help_text=_("Tick to remove the stored password when you save."),
     )
+    oauth_client_secret = forms.CharField(
+        label=_("Client secret"),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "new-password", "class": "vTextField"}
+        ),
+        help_text=_(
+            "The app's client secret from the provider (needed for app-only access and for "
+            "most connected accounts). Leave blank to keep the stored one; it is never shown."
+        ),
+    )
 
     class Meta:
         model = SMTPProfile
+        formfield_callback = _formfield
         fields = [
             "name",
             "host",
@@ -158,6 +191,13 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
             "verify_certificate",
             "allow_plaintext_auth",
             "ca_certificate",
+            "auth_method",
+            "oauth_provider",
+            "oauth_grant",
+            "oauth_tenant",
+            "oauth_client_id",
+            "oauth_scope",
+            "oauth_token_url",
             "test_recipient",
             "enabled",
             "is_default",
@@ -179,6 +219,11 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
             self.fields.get("from_email", None) and self.fields["from_email"].widget, SenderInput
         ):
             self.fields["from_email"].widget.detect_url = self.detect_url
+        # A post that leaves out the sign-in choices (an older page, a script) keeps what
+        # the profile has, or the defaults: see _default_sign_in().
+        for name in _SIGN_IN_CHOICES:
+            if name in self.fields:
+                self.fields[name].required = False
         # Checked in clean(), after a preset has had its chance to fill it in.
         if "host" in self.fields:
             self.fields["host"].required = False
@@ -187,9 +232,25 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
         if preset and preset.login_note:
             self.fields["preset"].help_text = preset.login_note
 
+    def _default_sign_in(self, cleaned) -> None:
+        """Sign-in fields a post left out keep the profile's values (its defaults when new),
+        as Django keeps any omitted field with a default; a blank choice is the same."""
+        for name in _SIGN_IN_FIELDS:
+            if name not in self.fields:
+                continue
+            omitted = self.fields[name].widget.value_omitted_from_data(
+                self.data, self.files, self.add_prefix(name)
+            )
+            blank_choice = name in _SIGN_IN_CHOICES and not cleaned.get(name)
+            if omitted or blank_choice:
+                cleaned[name] = getattr(self.instance, name) or (
+                    SMTPProfile._meta.get_field(name).get_default()
+                )
+
     @method_decorator(sensitive_variables("cleaned"))
     def clean(self):
         cleaned = super().clean()
+        self._default_sign_in(cleaned)
         preset = get_preset(cleaned.get("preset") or "")
         if preset and preset.host and not cleaned.get("host"):
             cleaned["host"] = preset.host_for(cleaned.get("preset_region") or "")
@@ -221,9 +282,79 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
                 crypto.encrypt("")  # a missing or broken key is the password's error
             except SMTPConfigImproperlyConfigured as exc:
                 self.add_error("password", forms.ValidationError(str(exc), code="no_key"))
-        elif not cleaned.get("clear_password"):
+        elif not cleaned.get("clear_password") and cleaned.get("auth_method") in (
+            None,
+            LoginMethod.PASSWORD,
+        ):
             self._check_stored_password_destination(cleaned)
+        if cleaned.get("auth_method") == LoginMethod.OAUTH2:
+            self._clean_oauth(cleaned)
         return cleaned
+
+    def _clean_oauth(self, cleaned) -> None:
+        """What OAuth2 sign-in needs, and stored secrets only for their own destination."""
+        if not cleaned.get("username"):
+            self.add_error(
+                "username",
+                forms.ValidationError(
+                    _("With OAuth2, enter the mailbox the mail is sent as."), code="required"
+                ),
+            )
+        if not cleaned.get("oauth_client_id"):
+            self.add_error(
+                "oauth_client_id",
+                forms.ValidationError(_("Enter the app's client id."), code="required"),
+            )
+        if cleaned.get("oauth_provider") == OAuthProvider.CUSTOM and not cleaned.get(
+            "oauth_token_url"
+        ):
+            self.add_error(
+                "oauth_token_url",
+                forms.ValidationError(
+                    _("Enter the token endpoint of this provider."), code="required"
+                ),
+            )
+        app_only = cleaned.get("oauth_grant") == OAuthGrant.CLIENT_CREDENTIALS
+        if (
+            app_only
+            and cleaned.get("oauth_provider") == OAuthProvider.MICROSOFT
+            and (cleaned.get("oauth_tenant") or "").strip().lower()
+            in ("", "organizations", "consumers", "common")
+        ):
+            self.add_error(
+                "oauth_tenant",
+                forms.ValidationError(
+                    _("App-only access needs your tenant id or domain, such as contoso.com."),
+                    code="tenant_required",
+                ),
+            )
+        if cleaned.get("oauth_client_secret"):
+            return
+        instance = self.instance
+        stored = instance.pk is not None and bool(instance.oauth_client_secret_encrypted)
+        if app_only and not stored:
+            self.add_error(
+                "oauth_client_secret",
+                forms.ValidationError(
+                    _("App-only access needs the client secret."), code="required"
+                ),
+            )
+        elif stored:
+            values = {name: getattr(instance, name, None) for name in OAUTH_DESTINATION_FIELDS}
+            if secret_binding.oauth_destination_of(
+                {**values, **{k: cleaned.get(k) for k in OAUTH_DESTINATION_FIELDS if k in cleaned}}
+            ) != secret_binding.oauth_destination_of(values):
+                self.add_error(
+                    "oauth_client_secret",
+                    forms.ValidationError(
+                        _(
+                            "You changed where the OAuth2 secrets would go (the server or the "
+                            "token endpoint). Type the client secret again; the account must "
+                            "be connected again too."
+                        ),
+                        code="oauth_for_other_destination",
+                    ),
+                )
 
     def save(self, commit: bool = True) -> SMTPProfile:
         profile = super().save(commit=False)
@@ -232,6 +363,8 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
         elif self.cleaned_data.get("password"):
             # Sealed to the server settings the profile is saved with.
             profile.password = self.cleaned_data["password"]
+        if self.cleaned_data.get("oauth_client_secret"):
+            profile.oauth_client_secret = self.cleaned_data["oauth_client_secret"]
         if commit:
             profile.save()
             self._save_m2m()
@@ -245,6 +378,11 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
         :class:`~smtpconfig.exceptions.SecretUnreadable`.
         """
         data = self.cleaned_data
+        if data.get("auth_method") == LoginMethod.OAUTH2:
+            # The instance holds the form's values now, and its secrets open only for them.
+            if data.get("oauth_client_secret"):
+                self.instance.oauth_client_secret = data["oauth_client_secret"]
+            return ConnectionSettings.from_profile(self.instance)
         if data.get("password"):
             password = data["password"]
         elif data.get("clear_password") or self.instance.pk is None:
@@ -267,6 +405,7 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
             reply_to=data.get("reply_to", ""),
             profile_name=data.get("name", ""),
             allow_plaintext_auth=data.get("allow_plaintext_auth", False),
+            login_method=data.get("auth_method") or LoginMethod.PASSWORD,
         )
 
     #: The name the admin's test used before the transport had one settings value.

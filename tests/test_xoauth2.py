@@ -275,3 +275,93 @@ def test_a_profile_whose_secrets_cannot_be_used_fails_over_to_the_next(
     assert token_endpoint.requests == []
     [row] = DeliveryLog.objects.all()
     assert row.outcome == "failed_over" and row.tried[0]["profile"] == "OAuth"
+
+
+# Setting it up in the admin: app-only access (client credentials), checked with a test.
+
+
+def app_only_form(oauth_server, token_endpoint, **overrides):
+    data = {
+        "name": "M365 app-only",
+        "host": "127.0.0.1",
+        "port": str(oauth_server.port),
+        "security": "none",
+        "allow_plaintext_auth": "on",
+        "verify_certificate": "on",
+        "username": USER,
+        "from_email": USER,
+        "timeout": "5",
+        "enabled": "on",
+        "is_default": "on",
+        "priority": "100",
+        "auth_method": "oauth2",
+        "oauth_provider": "custom",
+        "oauth_grant": "client_credentials",
+        "oauth_token_url": token_endpoint.url,
+        "oauth_client_id": "app-1",
+        "oauth_client_secret": CLIENT_SECRET,
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+@pytest.mark.django_db
+def test_an_app_only_profile_is_set_up_and_checked_in_the_admin(
+    admin_client, oauth_server, token_endpoint
+):
+    from django.urls import reverse
+
+    from smtpconfig.models import SMTPProfile
+
+    add = reverse("admin:smtpconfig_smtpprofile_add")
+    response = admin_client.post(add, app_only_form(oauth_server, token_endpoint))
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    profile = SMTPProfile.objects.get(name="M365 app-only")
+    assert profile.oauth_client_secret == CLIENT_SECRET
+    assert CLIENT_SECRET not in profile.oauth_client_secret_encrypted
+
+    change = reverse("admin:smtpconfig_smtpprofile_change", args=[profile.pk])
+    page = admin_client.post(
+        change,
+        app_only_form(
+            oauth_server,
+            token_endpoint,
+            oauth_client_secret="",  # blank: the stored one
+            _check_connection="1",
+            _test_to="to@example.org",
+        ),
+    ).content.decode()
+    assert "Connection check passed" in page
+    assert "Token" in page
+    assert CLIENT_SECRET not in page and TOKEN not in page
+    [form] = token_endpoint.requests
+    assert form["grant_type"] == "client_credentials" and form["client_secret"] == CLIENT_SECRET
+    assert oauth_server.handler.attempts == [USER]
+
+
+@pytest.mark.django_db
+def test_moving_the_token_endpoint_asks_for_the_client_secret_again(
+    admin_client, oauth_server, token_endpoint
+):
+    from django.urls import reverse
+
+    from smtpconfig.models import SMTPProfile
+
+    admin_client.post(
+        reverse("admin:smtpconfig_smtpprofile_add"),
+        app_only_form(oauth_server, token_endpoint),
+    )
+    profile = SMTPProfile.objects.get(name="M365 app-only")
+    response = admin_client.post(
+        reverse("admin:smtpconfig_smtpprofile_change", args=[profile.pk]),
+        app_only_form(
+            oauth_server,
+            token_endpoint,
+            oauth_token_url="https://attacker.example/token",
+            oauth_client_secret="",
+            _check_connection="1",
+            _test_to="to@example.org",
+        ),
+    )
+    assert "Type the client secret again" in response.content.decode()
+    assert token_endpoint.requests == []

@@ -16,7 +16,7 @@ from ..models import SMTPProfile
 logger = logging.getLogger("smtpconfig")
 
 # Form fields that are not columns, or whose value must never reach the history.
-_NOT_LISTED = {"preset", "preset_region", "password", "clear_password"}
+_NOT_LISTED = {"preset", "preset_region", "password", "clear_password", "oauth_client_secret"}
 
 
 class ProfileHistory:
@@ -75,6 +75,8 @@ class ProfileHistory:
             fields.append(str(_("password changed")))
         if form.cleaned_data.get("clear_password"):
             fields.append(str(_("password cleared")))
+        if form.cleaned_data.get("oauth_client_secret"):
+            fields.append(str(_("client secret changed")))
         return [{"changed": {"fields": fields}}] if fields else []
 
     def log_action(self, request, obj, form, message: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
+from django.db import models
 from django.template.defaultfilters import date as date_filter
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
@@ -40,6 +41,8 @@ def _without(fieldsets, field_name: str) -> list:
 @admin.register(SMTPProfile)
 class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
     form = SMTPProfileForm
+    # Token endpoints are https:// (Django 6's default scheme; 5.2 warns without it).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     save_on_top = True  # so that Enter in a field saves rather than sends a test
     list_display = [
         "name",
@@ -55,6 +58,7 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
     # A site has a handful of profiles: a filter sidebar would only squeeze the table.
     search_fields = ["name", "host", "from_email", "username"]
     readonly_fields = [
+        "oauth_connected_as",
         "created_at",
         "updated_at",
         "last_test_column",
@@ -71,7 +75,22 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
         ),
         (
             gettext_lazy("Authentication"),
-            {"fields": ["username", "password", "clear_password"]},
+            {
+                "fields": [
+                    "auth_method",
+                    "username",
+                    "password",
+                    "clear_password",
+                    "oauth_provider",
+                    "oauth_grant",
+                    "oauth_tenant",
+                    "oauth_client_id",
+                    "oauth_client_secret",
+                    "oauth_scope",
+                    "oauth_token_url",
+                    "oauth_connected_as",
+                ]
+            },
         ),
         (
             gettext_lazy("Sender"),

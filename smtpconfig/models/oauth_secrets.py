@@ -67,9 +67,10 @@ class OAuthSecretsMixin:
             if unsaved and getattr(self, column):
                 setattr(self, column, secret_binding.seal(unsaved, self.oauth_destination()))
 
-    def token_request(self) -> TokenRequest:
-        """How to ask the provider for an access token; reading the secrets may raise
-        :class:`SecretUnreadable` (with a message that names this profile)."""
+    def token_request(self) -> TokenRequest | None:
+        """How to ask the provider for an access token (None before an account is
+        connected); reading the secrets may raise :class:`SecretUnreadable` (with a
+        message that names this profile)."""
         found = endpoints(
             self.oauth_provider,
             tenant=self.oauth_tenant,
@@ -77,13 +78,10 @@ class OAuthSecretsMixin:
             token_url=self.oauth_token_url,
             scope=self.oauth_scope,
         )
+        app_only = self.oauth_grant == OAuthGrant.CLIENT_CREDENTIALS
         try:
             secret = self.oauth_client_secret
-            refresh = (
-                ""
-                if self.oauth_grant == OAuthGrant.CLIENT_CREDENTIALS
-                else self.oauth_refresh_token
-            )
+            refresh = "" if app_only else self.oauth_refresh_token
         except secret_binding.SecretBoundElsewhere:
             raise secret_binding.SecretBoundElsewhere(
                 _(
@@ -102,6 +100,8 @@ class OAuthSecretsMixin:
                 )
                 % {"name": self.name}
             ) from None
+        if not app_only and not refresh:
+            return None  # no account connected yet: the login says so
         return TokenRequest(
             token_url=found.token_url,
             client_id=self.oauth_client_id,

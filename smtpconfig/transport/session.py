@@ -229,7 +229,12 @@ def log_in(client: smtplib.SMTP, settings: ConnectionSettings) -> tuple[int, byt
         raise AuthNotOffered(_("the server offers no AUTH command"))
     if settings.login_method == LoginMethod.OAUTH2:
         if not settings.oauth_token:
-            raise TokenMissing(_("OAuth2 is chosen but no access token was obtained"))
+            raise TokenMissing(
+                _(
+                    "OAuth2 is chosen but there is no token to sign in with: no account is "
+                    "connected to this profile yet"
+                )
+            )
         if settings.security == Security.NONE and not settings.allow_plaintext_auth:
             raise PlaintextAuthRefused(
                 _("the token would cross the network unencrypted; it was not sent")
