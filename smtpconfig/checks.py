@@ -12,6 +12,7 @@ from .conf import ENCRYPTION_KEYS_ENV, unknown_options
 from .error_reports import SecretSafeExceptionReporterFilter
 from .exceptions import InvalidEncryptionKey
 from .models import SMTPProfile
+from .providers.readiness import profiles_to_switch
 
 _KEY_HINT = (
     "Make a key with 'python manage.py smtp_generate_key' and set it in the environment "
@@ -136,4 +137,22 @@ def check_error_reports(app_configs=None, **kwargs) -> list[checks.CheckMessage]
             hint=f"Set DEFAULT_EXCEPTION_REPORTER_FILTER = {_REPORTER_FILTER!r}.",
             id="smtpconfig.W006",
         )
+    ]
+
+
+@checks.register()
+def check_password_sign_in_ending(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """W007: a profile signs in with a password where Microsoft is switching it off."""
+    try:
+        profiles = list(SMTPProfile.objects.enabled().exclude(username=""))
+    except DatabaseError:
+        return []  # no table yet (before migrate)
+    return [
+        checks.Warning(
+            str(why),
+            hint="Open the profile in the admin and choose “Switch to OAuth2”.",
+            obj=profile.name,
+            id="smtpconfig.W007",
+        )
+        for profile, why in profiles_to_switch(profiles)
     ]

@@ -8,6 +8,7 @@ from django.db import models
 from django.template.defaultfilters import date as date_filter
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
@@ -15,6 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from ..forms import SMTPProfileForm
 from ..models import STANDARD_PORTS, Security, SMTPProfile
 from ..providers.presets import PRESETS
+from ..providers.readiness import profiles_to_switch
 from .banners import profile_banners
 from .columns import ProfileColumns
 from .history import ProfileHistory
@@ -25,6 +27,7 @@ from .views import (
     TEST_RECIPIENT_FIELD,
     DetectSettingsView,
     ProfileTestView,
+    SwitchToOAuthView,
     UseSettingsView,
     bind_form_class,
 )
@@ -143,6 +146,13 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
                 path(f"add/{slug}/", view, name=f"{prefix}_add_{suffix}"),
                 path(f"<path:object_id>/{slug}/", view, name=f"{prefix}_{suffix}"),
             ]
+        urls.append(
+            path(
+                "<path:object_id>/switch-to-oauth2/",
+                self.admin_site.admin_view(SwitchToOAuthView(self)),
+                name=f"{prefix}_switch_oauth2",
+            )
+        )
         return urls + super().get_urls()
 
     def page_url(self, object_id=None) -> str:
@@ -190,9 +200,23 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         if request.method == "GET":
-            for level, text in profile_banners(SMTPProfile.objects.all()):
+            profiles = list(SMTPProfile.objects.all())
+            for level, text in profile_banners(profiles):
                 self.message_user(request, text, level)
+            self._readiness_banners(request, profiles)
         return super().changelist_view(request, extra_context)
+
+    def _readiness_banners(self, request, profiles) -> None:
+        """Profiles that sign in with a password where Microsoft is switching it off."""
+        for profile, why in profiles_to_switch(profiles):
+            link = ""
+            if self.has_change_permission(request, profile):
+                link = format_html(
+                    ' <a class="button" href="{}">{}</a>',
+                    self.view_url("switch_oauth2", profile.pk),
+                    _("Switch to OAuth2"),
+                )
+            self.message_user(request, format_html("{}{}", why, link), messages.WARNING)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method == "GET" and not hasattr(request, FORM_DATA_ATTRIBUTE):
@@ -200,6 +224,7 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
             if profile is not None:
                 for level, text in profile_banners([profile], single=True):
                     self.message_user(request, text, level)
+                self._readiness_banners(request, [profile])
         return super().change_view(request, object_id, form_url, extra_context)
 
     @method_decorator(sensitive_post_parameters("password"))

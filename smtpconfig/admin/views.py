@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
+from django.forms.models import model_to_dict
 from django.forms.utils import ErrorDict
 from django.http import Http404, JsonResponse
 from django.template.loader import render_to_string
@@ -28,7 +29,10 @@ from ..exceptions import SMTPConfigImproperlyConfigured
 from ..forms import CandidateSettingsForm
 from ..models import Security
 from ..providers.discovery import discover
+from ..providers.oauth import OAuthGrant, OAuthProvider
+from ..providers.presets import preset_for_host
 from ..tester import not_recorded_message, record_outcome, run_test
+from ..transport.settings import LoginMethod
 from . import ratelimit
 from .presenters import discovery_context, report_context
 
@@ -315,3 +319,50 @@ class UseSettingsView(ProfilePageView):
             admin.message_user(request, _("Those settings could not be read."), messages.ERROR)
         form_for_post(admin, request, object_id, data)  # the same permission checks
         return render_form_page(admin, request, object_id, data=data, validate=False)
+
+
+class SwitchToOAuthView:
+    """The profile's page with OAuth2 chosen, everything else as it is; nothing is saved.
+
+    Name, sender, default flag and failover order stay; the admin fills in the
+    app's client id (and secret), saves, and connects the account.
+    """
+
+    def __init__(self, model_admin):
+        self.model_admin = model_admin
+
+    def __call__(self, request, object_id):
+        admin = self.model_admin
+        obj = admin.get_object(request, unquote(object_id))
+        if obj is None:
+            return admin._get_obj_does_not_exist_redirect(request, admin.opts, object_id)
+        if not admin.has_change_permission(request, obj):
+            raise PermissionDenied
+        data = {
+            name: value
+            for name, value in model_to_dict(obj).items()
+            if value is not None and value is not False
+        }
+        data.update(oauth_settings_for(obj))
+        admin.message_user(
+            request,
+            _(
+                "OAuth2 is chosen below: enter the app's client id (and client secret), save, "
+                "then connect the account. Nothing is saved until you save."
+            ),
+        )
+        return render_form_page(admin, request, object_id, data=data, validate=False)
+
+
+def oauth_settings_for(profile) -> dict:
+    """OAuth2 settings that fit the profile's provider (Outlook.com: the consumers tenant)."""
+    preset = preset_for_host(profile.host)
+    tenant = "consumers" if preset is not None and preset.key == "outlook" else "organizations"
+    return {
+        "auth_method": LoginMethod.OAUTH2,
+        "oauth_provider": OAuthProvider.MICROSOFT,
+        "oauth_grant": OAuthGrant.REFRESH_TOKEN,
+        "oauth_tenant": profile.oauth_tenant
+        if profile.oauth_tenant not in ("", "organizations")
+        else tenant,
+    }

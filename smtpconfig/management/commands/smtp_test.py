@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from smtpconfig.exceptions import SMTPConfigImproperlyConfigured
 from smtpconfig.models import Security, SMTPProfile
+from smtpconfig.providers.readiness import password_sign_in_ending
 from smtpconfig.tester import not_recorded_message, record_outcome, report_lines, run_test
 
 EXIT_ACCEPTED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -62,6 +63,9 @@ class Command(BaseCommand):
         except SMTPConfigImproperlyConfigured as exc:
             raise CommandError(str(exc), returncode=EXIT_USAGE) from None
 
+        ending = password_sign_in_ending(profile_obj)
+        if ending:
+            self.stderr.write(self.style.WARNING(ending))
         if not json:
             self.stdout.write(
                 _("Testing SMTP profile “%(name)s” (%(server)s, %(mode)s), recipient %(to)s")
