@@ -27,6 +27,7 @@ _SIGN_IN_FIELDS = (
     "oauth_client_id",
     "oauth_scope",
     "oauth_token_url",
+    "oauth_device_code_url",
 )
 
 
@@ -198,6 +199,7 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
             "oauth_client_id",
             "oauth_scope",
             "oauth_token_url",
+            "oauth_device_code_url",
             "test_recipient",
             "enabled",
             "is_default",

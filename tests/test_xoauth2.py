@@ -3,6 +3,7 @@
 
 import base64
 import smtplib
+from io import StringIO
 
 import pytest
 
@@ -365,3 +366,92 @@ def test_moving_the_token_endpoint_asks_for_the_client_secret_again(
     )
     assert "Type the client secret again" in response.content.decode()
     assert token_endpoint.requests == []
+
+
+# Connecting an account from a terminal (device code flow).
+
+
+@pytest.fixture
+def connect_profile(db, oauth_server, token_endpoint):
+    from smtpconfig.models import SMTPProfile
+
+    profile = SMTPProfile(
+        name="Device",
+        host="127.0.0.1",
+        port=oauth_server.port,
+        security=Security.NONE,
+        allow_plaintext_auth=True,
+        username=USER,
+        from_email=USER,
+        timeout=5,
+        auth_method=LoginMethod.OAUTH2,
+        oauth_provider="custom",
+        oauth_token_url=token_endpoint.url,
+        oauth_device_code_url=token_endpoint.root + "/devicecode",
+        oauth_client_id="client-1",
+        oauth_scope="SMTP.Send offline_access",
+    )
+    profile.save()
+    return profile
+
+
+def test_smtp_oauth_connect_shows_the_code_waits_and_stores_the_refresh_token(
+    connect_profile, token_endpoint, oauth_server
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from smtpconfig.models import SMTPProfile
+
+    token_endpoint.scripted = {
+        "/devicecode": [
+            (
+                200,
+                {
+                    "device_code": "dc-1",
+                    "user_code": "ABCD-EFGH",
+                    "verification_uri": "https://microsoft.com/devicelogin",
+                    "expires_in": 60,
+                    "interval": 0,
+                },
+            )
+        ],
+        "/token": [
+            (400, {"error": "authorization_pending"}),
+            (200, {"access_token": TOKEN, "expires_in": 3600, "refresh_token": "1//connected"}),
+        ],
+    }
+    out = StringIO()
+    call_command("smtp_oauth_connect", "--profile", "Device", stdout=out)
+    assert "ABCD-EFGH" in out.getvalue() and "microsoft.com/devicelogin" in out.getvalue()
+    assert "Connected" in out.getvalue()
+    stored = SMTPProfile.objects.get(pk=connect_profile.pk)
+    assert stored.oauth_refresh_token == "1//connected"
+    assert stored.oauth_connected_at is not None
+    polls = [r for r in token_endpoint.requests if r.get("grant_type", "").endswith("device_code")]
+    assert len(polls) == 2 and polls[0]["device_code"] == "dc-1"
+
+
+def test_smtp_oauth_connect_says_when_the_code_expired_or_was_refused(
+    connect_profile, token_endpoint
+):
+    from django.core.management import CommandError, call_command
+
+    token_endpoint.scripted = {
+        "/devicecode": [
+            (
+                200,
+                {
+                    "device_code": "dc-1",
+                    "user_code": "X",
+                    "verification_uri": "https://x",
+                    "expires_in": 60,
+                    "interval": 0,
+                },
+            )
+        ],
+        "/token": [(400, {"error": "access_denied", "error_description": "refused"})],
+    }
+    with pytest.raises(CommandError, match="access_denied"):
+        call_command("smtp_oauth_connect", "--profile", "Device", stdout=StringIO())

@@ -18,6 +18,10 @@ class TokenEndpoint:
     url: str
     answer: tuple[int, dict] = (200, {"access_token": "at-1", "expires_in": 3600})
     requests: list[dict] = field(default_factory=list)
+    #: Answers by path, used in turn (the last one repeats) before ``answer``.
+    scripted: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)
+    #: The root of the endpoint's URLs (``url`` is root + "/token").
+    root: str = ""
 
 
 @contextmanager
@@ -29,8 +33,16 @@ def running_token_endpoint(context: ssl.SSLContext):
         def do_POST(self):  # noqa: N802 (http.server's name)
             length = int(self.headers.get("Content-Length") or 0)
             form = urllib.parse.parse_qs(self.rfile.read(length).decode())
-            endpoint.requests.append({key: values[0] for key, values in form.items()})
-            status, data = endpoint.answer
+            endpoint.requests.append(
+                {"path": self.path} | {key: values[0] for key, values in form.items()}
+                if self.path != "/token"
+                else {key: values[0] for key, values in form.items()}
+            )
+            queue = endpoint.scripted.get(self.path)
+            if queue:
+                status, data = queue.pop(0) if len(queue) > 1 else queue[0]
+            else:
+                status, data = endpoint.answer
             body = json.dumps(data).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -43,7 +55,8 @@ def running_token_endpoint(context: ssl.SSLContext):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    endpoint.url = f"https://127.0.0.1:{server.server_address[1]}/token"
+    endpoint.root = f"https://127.0.0.1:{server.server_address[1]}"
+    endpoint.url = endpoint.root + "/token"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.daemon = True
     thread.start()

@@ -91,6 +91,7 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
                     "oauth_client_secret",
                     "oauth_scope",
                     "oauth_token_url",
+                    "oauth_device_code_url",
                     "oauth_connected_as",
                 ]
             },

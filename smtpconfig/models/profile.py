@@ -250,6 +250,11 @@ class SMTPProfile(SealedPasswordMixin, OAuthSecretsMixin, SingleDefaultMixin, mo
         blank=True,
         help_text=_("Other providers only: the https:// URL that gives tokens."),
     )
+    oauth_device_code_url = models.URLField(
+        _("device code endpoint"),
+        blank=True,
+        help_text=_("Other providers only: the https:// URL that starts a device code sign-in."),
+    )
     oauth_connected_as = models.CharField(
         _("connected account"), max_length=254, blank=True, editable=False
     )

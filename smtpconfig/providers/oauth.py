@@ -52,6 +52,7 @@ def endpoints(
     grant: str = OAuthGrant.REFRESH_TOKEN,
     authorize_url: str = "",
     token_url: str = "",
+    device_code_url: str = "",
     scope: str = "",
 ) -> Endpoints:
     """The endpoints and scope for ``provider`` (explicit values win: a custom provider,
@@ -77,5 +78,8 @@ def endpoints(
             scope=scope or GOOGLE_SMTP_SCOPE,
         )
     return Endpoints(
-        authorize_url=authorize_url, token_url=token_url, device_code_url="", scope=scope
+        authorize_url=authorize_url,
+        token_url=token_url,
+        device_code_url=device_code_url,
+        scope=scope,
     )

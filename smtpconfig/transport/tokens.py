@@ -109,15 +109,28 @@ def forget_token(request: TokenRequest) -> None:
         _cache.tokens.pop(request.cache_key(), None)
 
 
-@sensitive_variables("request", "body", "payload")
+@sensitive_variables("request")
 def fetch_token(request: TokenRequest, timeout: float) -> Token:
     """A fresh access token for ``request``, also cached; raises :class:`TokenRefused`
     for an error the endpoint states, and ``OSError`` when it cannot be reached."""
-    parts = urllib.parse.urlsplit(request.token_url)
+    status, payload = post_form(request.token_url, request.form(), timeout)
+    token = _parse(status, payload)
+    with _cache.lock:
+        _cache.tokens[request.cache_key()] = token
+    rotated = token.refresh_token and token.refresh_token != request.refresh_token
+    if rotated and request.on_rotated is not None:
+        request.on_rotated(request.refresh_token, token.refresh_token)
+    return token
+
+
+@sensitive_variables("form", "body", "payload")
+def post_form(url: str, form: dict[str, str], timeout: float) -> tuple[int, bytes]:
+    """POST ``form`` to an https:// ``url`` through the network policy; (status, body)."""
+    parts = urllib.parse.urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise TokenRefused("invalid_request", _("the token endpoint must be an https:// URL"))
     port = parts.port or 443
-    body = urllib.parse.urlencode(request.form())
+    body = urllib.parse.urlencode(form)
     sock, _address, _failures = connect(
         parts.hostname, resolve(parts.hostname, port, timeout), timeout
     )
@@ -136,18 +149,11 @@ def fetch_token(request: TokenRequest, timeout: float) -> Token:
             },
         )
         response = connection.getresponse()
-        payload = response.read(_MAX_RESPONSE_BYTES + 1)
-        status = response.status
-    token = _parse(status, payload)
-    with _cache.lock:
-        _cache.tokens[request.cache_key()] = token
-    rotated = token.refresh_token and token.refresh_token != request.refresh_token
-    if rotated and request.on_rotated is not None:
-        request.on_rotated(request.refresh_token, token.refresh_token)
-    return token
+        return response.status, response.read(_MAX_RESPONSE_BYTES + 1)
 
 
-def _parse(status: int, payload: bytes) -> Token:
+def read_json(status: int, payload: bytes) -> dict:
+    """The endpoint's JSON answer; :class:`TokenRefused` when there is none or it is too long."""
     if len(payload) > _MAX_RESPONSE_BYTES:
         raise TokenRefused("invalid_response", _("the token endpoint's answer is too long"))
     try:
@@ -159,6 +165,11 @@ def _parse(status: int, payload: bytes) -> Token:
             "invalid_response",
             _("the token endpoint answered HTTP %(status)s without JSON") % {"status": status},
         )
+    return data
+
+
+def _parse(status: int, payload: bytes) -> Token:
+    data = read_json(status, payload)
     if status != 200 or "access_token" not in data:
         error = str(data.get("error") or f"http_{status}")[:100]
         description = str(data.get("error_description") or "")[:500]

@@ -1,0 +1,93 @@
+"""Connecting an account with the device code flow (RFC 8628): no redirect URI at all.
+
+The administrator opens the provider's page on any device and types the code
+shown; meanwhile the app asks the token endpoint, every few seconds, whether
+the sign-in is done. Used by ``manage.py smtp_oauth_connect`` (a server
+without a browser) and, later, by the admin page.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.utils.translation import gettext as _
+
+from ..exceptions import TokenRefused
+from ..transport.tokens import Token, post_form, read_json
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+@dataclass(frozen=True)
+class DeviceCode:
+    """What the person is shown, and what the app polls with."""
+
+    device_code: str
+    user_code: str
+    verification_uri: str
+    expires_in: int
+    interval: int
+    message: str = ""
+
+
+def start(device_code_url: str, client_id: str, scope: str, timeout: float) -> DeviceCode:
+    """Ask the provider for a code for the person to enter."""
+    status, payload = post_form(device_code_url, {"client_id": client_id, "scope": scope}, timeout)
+    data = read_json(status, payload)
+    if status != 200 or "device_code" not in data:
+        raise TokenRefused(
+            str(data.get("error") or f"http_{status}")[:100],
+            str(data.get("error_description") or "")[:500],
+        )
+    return DeviceCode(
+        device_code=str(data["device_code"]),
+        user_code=str(data.get("user_code", "")),
+        verification_uri=str(data.get("verification_uri") or data.get("verification_url", "")),
+        expires_in=int(data.get("expires_in") or 900),
+        interval=int(data.get("interval") if data.get("interval") is not None else 5),
+        message=str(data.get("message") or ""),
+    )
+
+
+def wait_for_token(
+    code: DeviceCode,
+    *,
+    token_url: str,
+    client_id: str,
+    client_secret: str = "",
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Token:
+    """Poll the token endpoint until the person has signed in; the token, with its
+    refresh token. :class:`TokenRefused` says why not (``expired_token``,
+    ``access_denied``...)."""
+    interval = max(0, code.interval)
+    deadline = time.monotonic() + code.expires_in
+    form = {
+        "grant_type": DEVICE_CODE_GRANT,
+        "client_id": client_id,
+        "device_code": code.device_code,
+    }
+    if client_secret:
+        form["client_secret"] = client_secret
+    while True:
+        status, payload = post_form(token_url, form, timeout)
+        data = read_json(status, payload)
+        if status == 200 and "access_token" in data:
+            expires_in = int(data.get("expires_in") or 3600)
+            return Token(
+                access_token=str(data["access_token"]),
+                expires_at=time.time() + expires_in,
+                refresh_token=str(data.get("refresh_token") or ""),
+                scope=str(data.get("scope") or ""),
+            )
+        error = str(data.get("error") or f"http_{status}")
+        if error == "slow_down":
+            interval += 5
+        elif error != "authorization_pending":
+            raise TokenRefused(error[:100], str(data.get("error_description") or "")[:500])
+        if time.monotonic() + interval > deadline:
+            raise TokenRefused("expired_token", _("the code expired before the sign-in was done"))
+        sleep(interval)
