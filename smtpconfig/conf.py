@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     # PEM certificate of a private CA trusted, besides the system's, for OAuth2 token
     # endpoints (an in-house identity provider).
     "OAUTH_CA_CERTIFICATE": "",
+    # The site's public address (such as "https://mail.example.com") for the OAuth2 redirect
+    # URI, when a proxy hides it from Django; blank: built from the request, as Django does
+    # behind a proxy (SECURE_PROXY_SSL_HEADER, USE_X_FORWARDED_HOST).
+    "OAUTH_REDIRECT_BASE": "",
     # Of those, how many one user may have running at the same time.
     "TESTS_AT_ONCE": 1,
     # Seconds one whole conversation may take, whatever the profile's timeout: a test

@@ -28,6 +28,7 @@ _SIGN_IN_FIELDS = (
     "oauth_scope",
     "oauth_token_url",
     "oauth_device_code_url",
+    "oauth_authorize_url",
 )
 
 
@@ -200,6 +201,7 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
             "oauth_scope",
             "oauth_token_url",
             "oauth_device_code_url",
+            "oauth_authorize_url",
             "test_recipient",
             "enabled",
             "is_default",

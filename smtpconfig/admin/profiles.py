@@ -15,11 +15,14 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from ..forms import SMTPProfileForm
 from ..models import STANDARD_PORTS, Security, SMTPProfile
+from ..providers.oauth import OAuthGrant
 from ..providers.presets import PRESETS
 from ..providers.readiness import profiles_to_switch
+from ..transport.settings import LoginMethod
 from .banners import profile_banners
 from .columns import ProfileColumns
 from .history import ProfileHistory
+from .oauth_views import ConnectAccountView, OAuthCallbackView, redirect_uri
 from .views import (
     CHECK_CONNECTION,
     FORM_DATA_ATTRIBUTE,
@@ -91,6 +94,7 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
                     "oauth_client_secret",
                     "oauth_scope",
                     "oauth_token_url",
+                    "oauth_authorize_url",
                     "oauth_device_code_url",
                     "oauth_connected_as",
                 ]
@@ -147,13 +151,23 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
                 path(f"add/{slug}/", view, name=f"{prefix}_add_{suffix}"),
                 path(f"<path:object_id>/{slug}/", view, name=f"{prefix}_{suffix}"),
             ]
-        urls.append(
+        urls += [
             path(
                 "<path:object_id>/switch-to-oauth2/",
                 self.admin_site.admin_view(SwitchToOAuthView(self)),
                 name=f"{prefix}_switch_oauth2",
-            )
-        )
+            ),
+            path(
+                "<path:object_id>/oauth-connect/",
+                self.admin_site.admin_view(ConnectAccountView(self)),
+                name=f"{prefix}_oauth_connect",
+            ),
+            path(
+                "oauth-callback/",
+                self.admin_site.admin_view(OAuthCallbackView(self)),
+                name=f"{prefix}_oauth_callback",
+            ),
+        ]
         return urls + super().get_urls()
 
     def page_url(self, object_id=None) -> str:
@@ -245,7 +259,18 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
         recipient = request.POST.get(TEST_RECIPIENT_FIELD)
         if recipient is None:
             recipient = (profile.test_recipient if profile else "") or request.user.email
+        oauth = None
+        if profile is not None and profile.auth_method == LoginMethod.OAUTH2:
+            oauth = {
+                "redirect_uri": redirect_uri(self, request),
+                "connect_url": self.view_url("oauth_connect", profile.pk),
+                "connected_as": profile.oauth_connected_as,
+                "connected_at": profile.oauth_connected_at,
+                "app_only": profile.oauth_grant == OAuthGrant.CLIENT_CREDENTIALS,
+                "can_connect": self.has_change_permission(request, profile),
+            }
         return {
+            "smtp_oauth": oauth,
             "smtp_can_test": self.has_test_permission(request, profile),
             "smtp_presets": [preset.as_dict() for preset in PRESETS],
             "smtp_test_to": recipient,

@@ -250,6 +250,11 @@ class SMTPProfile(SealedPasswordMixin, OAuthSecretsMixin, SingleDefaultMixin, mo
         blank=True,
         help_text=_("Other providers only: the https:// URL that gives tokens."),
     )
+    oauth_authorize_url = models.URLField(
+        _("authorization endpoint"),
+        blank=True,
+        help_text=_("Other providers only: the https:// URL where a person gives consent."),
+    )
     oauth_device_code_url = models.URLField(
         _("device code endpoint"),
         blank=True,

@@ -1,0 +1,213 @@
+"""Connecting a profile's OAuth2 account in the browser: authorization code with PKCE.
+
+"Connect account" sends the administrator to the provider's consent page
+with a single-use ``state`` (kept in their session, bound to the profile)
+and a PKCE S256 challenge; the provider sends them back to the callback,
+which checks the state, trades the code for tokens at the token endpoint
+(through the network policy) and stores the refresh token, sealed. A wrong
+or replayed state, a code for another profile, or an error from the
+provider (``access_denied``...) is refused with a message and changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+import urllib.parse
+
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
+
+from ..conf import get_setting
+from ..exceptions import SMTPConfigImproperlyConfigured, TokenRefused
+from ..providers.oauth import OAuthGrant, OAuthProvider, endpoints
+from ..transport.settings import LoginMethod
+from ..transport.tokens import post_form, read_json
+
+_SESSION_KEY = "smtpconfig_oauth_states"
+# How long a consent started in the admin may take.
+_STATE_SECONDS = 600
+
+
+def redirect_uri(model_admin, request) -> str:
+    """The callback URL to register at the provider (``OAUTH_REDIRECT_BASE`` pins it)."""
+    opts = model_admin.opts
+    path = reverse(
+        f"{model_admin.admin_site.name}:{opts.app_label}_{opts.model_name}_oauth_callback"
+    )
+    base = str(get_setting("OAUTH_REDIRECT_BASE") or "").rstrip("/")
+    return base + path if base else request.build_absolute_uri(path)
+
+
+def _pkce() -> tuple[str, str]:
+    """A PKCE verifier and its S256 challenge (RFC 7636), from the standard library."""
+    verifier = secrets.token_urlsafe(64)
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _endpoints(profile):
+    return endpoints(
+        profile.oauth_provider,
+        tenant=profile.oauth_tenant,
+        grant=profile.oauth_grant,
+        authorize_url=profile.oauth_authorize_url,
+        token_url=profile.oauth_token_url,
+        device_code_url=profile.oauth_device_code_url,
+        scope=profile.oauth_scope,
+    )
+
+
+class ConnectAccountView:
+    """Send the administrator to the provider's consent page for this profile."""
+
+    def __init__(self, model_admin):
+        self.model_admin = model_admin
+
+    def __call__(self, request, object_id):
+        admin = self.model_admin
+        profile = admin.get_object(request, unquote(object_id))
+        if profile is None:
+            return admin._get_obj_does_not_exist_redirect(request, admin.opts, object_id)
+        if not admin.has_change_permission(request, profile):
+            raise PermissionDenied
+        change = admin.page_url(profile.pk)
+        found = _endpoints(profile)
+        if (
+            profile.auth_method != LoginMethod.OAUTH2
+            or profile.oauth_grant != OAuthGrant.REFRESH_TOKEN
+            or not profile.oauth_client_id
+            or not found.authorize_url
+        ):
+            admin.message_user(
+                request,
+                _(
+                    "To connect an account, save the profile with OAuth2, “Connected account”, "
+                    "the client id and (for another provider) its endpoints first."
+                ),
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(change)
+        state = secrets.token_urlsafe(32)
+        verifier, challenge = _pkce()
+        now = time.time()
+        states = {
+            key: value
+            for key, value in request.session.get(_SESSION_KEY, {}).items()
+            if now - value["at"] < _STATE_SECONDS
+        }
+        states[state] = {"profile": profile.pk, "verifier": verifier, "at": now}
+        request.session[_SESSION_KEY] = states
+        query = {
+            "client_id": profile.oauth_client_id,
+            "response_type": "code",
+            "redirect_uri": redirect_uri(admin, request),
+            "scope": found.scope,
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "prompt": "consent",
+        }
+        if profile.oauth_provider == OAuthProvider.GOOGLE:
+            query["access_type"] = "offline"  # Google gives a refresh token only then
+        if profile.username:
+            query["login_hint"] = profile.username
+        return HttpResponseRedirect(f"{found.authorize_url}?{urllib.parse.urlencode(query)}")
+
+
+class OAuthCallbackView:
+    """Where the provider sends the administrator back: check, trade the code, store."""
+
+    def __init__(self, model_admin):
+        self.model_admin = model_admin
+
+    @sensitive_variables("verifier", "form", "data", "secret")
+    def __call__(self, request):
+        admin = self.model_admin
+        states = request.session.get(_SESSION_KEY, {})
+        entry = states.pop(request.GET.get("state", ""), None)  # single use
+        request.session[_SESSION_KEY] = states
+        if entry is None or time.time() - entry["at"] > _STATE_SECONDS:
+            admin.message_user(
+                request,
+                _(
+                    "This sign-in answer does not belong to a connection started here (or it "
+                    "was used already, or it is too old). Nothing was changed: start again "
+                    "with “Connect account”."
+                ),
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(admin.page_url())
+        profile = admin.get_object(request, str(entry["profile"]))
+        if profile is None or not admin.has_change_permission(request, profile):
+            raise PermissionDenied
+        change = admin.page_url(profile.pk)
+        if request.GET.get("error"):
+            admin.message_user(
+                request,
+                _("The provider did not connect the account (%(error)s: %(description)s).")
+                % {
+                    "error": request.GET.get("error", "")[:100],
+                    "description": request.GET.get("error_description", "")[:300],
+                },
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(change)
+        found = _endpoints(profile)
+        try:
+            secret = profile.oauth_client_secret
+            form = {
+                "grant_type": "authorization_code",
+                "code": request.GET.get("code", ""),
+                "redirect_uri": redirect_uri(admin, request),
+                "client_id": profile.oauth_client_id,
+                "code_verifier": entry["verifier"],
+            }
+            if secret:
+                form["client_secret"] = secret
+            status, payload = post_form(found.token_url, form, float(profile.timeout))
+            data = read_json(status, payload)
+            if status != 200 or "access_token" not in data:
+                raise TokenRefused(
+                    str(data.get("error") or f"http_{status}")[:100],
+                    str(data.get("error_description") or "")[:300],
+                )
+        except (TokenRefused, OSError, SMTPConfigImproperlyConfigured) as exc:
+            admin.message_user(
+                request,
+                _("The account could not be connected: %(error)s") % {"error": exc},
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(change)
+        refresh = str(data.get("refresh_token") or "")
+        if not refresh:
+            admin.message_user(
+                request,
+                _(
+                    "The provider gave no refresh token, so the connection would not last: "
+                    "add offline_access to the scopes (Microsoft) and connect again."
+                ),
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(change)
+        profile.oauth_refresh_token = refresh
+        profile.oauth_connected_as = profile.username
+        profile.oauth_connected_at = timezone.now()
+        profile.save()
+        admin.log_change(request, profile, _("OAuth2 account connected"))
+        admin.message_user(
+            request,
+            _("The account is connected: “%(name)s” signs in as %(user)s. Test it now.")
+            % {"name": profile.name, "user": profile.username},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(change)
