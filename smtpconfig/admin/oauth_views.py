@@ -19,7 +19,6 @@ import time
 import urllib.parse
 
 from django.contrib import messages
-from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -29,9 +28,10 @@ from django.views.decorators.debug import sensitive_variables
 
 from ..conf import get_setting
 from ..exceptions import SMTPConfigImproperlyConfigured, TokenRefused
-from ..providers.oauth import OAuthGrant, OAuthProvider, endpoints
+from ..providers.oauth import OAuthGrant, OAuthProvider
 from ..transport.settings import LoginMethod
 from ..transport.tokens import post_form, read_json
+from .views import editable_profile
 
 _SESSION_KEY = "smtpconfig_oauth_states"
 # How long a consent started in the admin may take.
@@ -55,18 +55,6 @@ def _pkce() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def _endpoints(profile):
-    return endpoints(
-        profile.oauth_provider,
-        tenant=profile.oauth_tenant,
-        grant=profile.oauth_grant,
-        authorize_url=profile.oauth_authorize_url,
-        token_url=profile.oauth_token_url,
-        device_code_url=profile.oauth_device_code_url,
-        scope=profile.oauth_scope,
-    )
-
-
 class ConnectAccountView:
     """Send the administrator to the provider's consent page for this profile."""
 
@@ -75,13 +63,11 @@ class ConnectAccountView:
 
     def __call__(self, request, object_id):
         admin = self.model_admin
-        profile = admin.get_object(request, unquote(object_id))
-        if profile is None:
-            return admin._get_obj_does_not_exist_redirect(request, admin.opts, object_id)
-        if not admin.has_change_permission(request, profile):
-            raise PermissionDenied
+        profile, missing = editable_profile(admin, request, object_id)
+        if missing is not None:
+            return missing
         change = admin.page_url(profile.pk)
-        found = _endpoints(profile)
+        found = profile.oauth_endpoints()
         if (
             profile.auth_method != LoginMethod.OAUTH2
             or profile.oauth_grant != OAuthGrant.REFRESH_TOKEN
@@ -162,7 +148,7 @@ class OAuthCallbackView:
                 messages.ERROR,
             )
             return HttpResponseRedirect(change)
-        found = _endpoints(profile)
+        found = profile.oauth_endpoints()
         try:
             secret = profile.oauth_client_secret
             form = {

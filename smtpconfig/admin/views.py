@@ -321,6 +321,19 @@ class UseSettingsView(ProfilePageView):
         return render_form_page(admin, request, object_id, data=data, validate=False)
 
 
+def editable_profile(model_admin, request, object_id):
+    """(profile, None) for a profile the user may change; (None, the admin's "no longer
+    exists" redirect) for one that is gone; PermissionDenied otherwise."""
+    profile = model_admin.get_object(request, unquote(object_id))
+    if profile is None:
+        return None, model_admin._get_obj_does_not_exist_redirect(
+            request, model_admin.opts, object_id
+        )
+    if not model_admin.has_change_permission(request, profile):
+        raise PermissionDenied
+    return profile, None
+
+
 class SwitchToOAuthView:
     """The profile's page with OAuth2 chosen, everything else as it is; nothing is saved.
 
@@ -333,11 +346,9 @@ class SwitchToOAuthView:
 
     def __call__(self, request, object_id):
         admin = self.model_admin
-        obj = admin.get_object(request, unquote(object_id))
-        if obj is None:
-            return admin._get_obj_does_not_exist_redirect(request, admin.opts, object_id)
-        if not admin.has_change_permission(request, obj):
-            raise PermissionDenied
+        obj, missing = editable_profile(admin, request, object_id)
+        if missing is not None:
+            return missing
         data = {
             name: value
             for name, value in model_to_dict(obj).items()

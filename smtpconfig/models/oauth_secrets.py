@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import secret_binding
 from ..exceptions import SecretUnreadable
-from ..providers.oauth import OAuthGrant, endpoints
+from ..providers.oauth import Endpoints, OAuthGrant, endpoints
 from ..transport.tokens import TokenRequest
 
 _COLUMNS = {
@@ -67,17 +67,23 @@ class OAuthSecretsMixin:
             if unsaved and getattr(self, column):
                 setattr(self, column, secret_binding.seal(unsaved, self.oauth_destination()))
 
+    def oauth_endpoints(self) -> Endpoints:
+        """The provider's endpoints and scope for this profile (its own where it names them)."""
+        return endpoints(
+            self.oauth_provider,
+            tenant=self.oauth_tenant,
+            grant=self.oauth_grant,
+            authorize_url=self.oauth_authorize_url,
+            token_url=self.oauth_token_url,
+            device_code_url=self.oauth_device_code_url,
+            scope=self.oauth_scope,
+        )
+
     def token_request(self) -> TokenRequest | None:
         """How to ask the provider for an access token (None before an account is
         connected); reading the secrets may raise :class:`SecretUnreadable` (with a
         message that names this profile)."""
-        found = endpoints(
-            self.oauth_provider,
-            tenant=self.oauth_tenant,
-            grant=self.oauth_grant,
-            token_url=self.oauth_token_url,
-            scope=self.oauth_scope,
-        )
+        found = self.oauth_endpoints()
         app_only = self.oauth_grant == OAuthGrant.CLIENT_CREDENTIALS
         try:
             secret = self.oauth_client_secret

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 from smtpconfig.exceptions import SMTPConfigImproperlyConfigured, TokenRefused
 from smtpconfig.models import SMTPProfile
 from smtpconfig.providers import device_code
-from smtpconfig.providers.oauth import OAuthGrant, endpoints
+from smtpconfig.providers.oauth import OAuthGrant
 from smtpconfig.transport.settings import LoginMethod
 
 
@@ -39,13 +39,7 @@ class Command(BaseCommand):
                 )
                 % {"name": profile}
             )
-        found = endpoints(
-            profile_obj.oauth_provider,
-            tenant=profile_obj.oauth_tenant,
-            token_url=profile_obj.oauth_token_url,
-            device_code_url=profile_obj.oauth_device_code_url,
-            scope=profile_obj.oauth_scope,
-        )
+        found = profile_obj.oauth_endpoints()
         if not found.device_code_url:
             raise CommandError(_("This provider has no device code endpoint set."))
         timeout = float(profile_obj.timeout)
