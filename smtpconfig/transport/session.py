@@ -34,7 +34,7 @@ from ..exceptions import (
     StartTLSNotOffered,
     TokenMissing,
 )
-from .clients import PreconnectedSMTP, SessionSMTP
+from .clients import SessionSMTP
 from .deadline import Budget, conversation_budget, guarded
 from .network import connect, resolve
 from .settings import ConnectionSettings, LoginMethod, Security
@@ -78,9 +78,6 @@ class Recorder:
 
     def connected(self, address: str, failures: list[str]) -> None:
         """The address connected to, after the ones that failed."""
-
-    def token_obtained(self, token) -> None:
-        """An OAuth2 access token was obtained (a rotated refresh token may come with it)."""
 
     def attached(self, client: smtplib.SMTP) -> None:
         """The SMTP client the session talks through, made after connecting."""
@@ -219,7 +216,6 @@ def _with_token(settings: ConnectionSettings, recorder: Recorder, wait) -> Conne
             "endpoint": urllib.parse.urlsplit(request.token_url).netloc,
             "minutes": token.expires_in // 60,
         }
-        recorder.token_obtained(token)
     return settings.replace(oauth_token=token.access_token)
 
 
@@ -269,7 +265,6 @@ def _close(client: smtplib.SMTP | None, sock: socket.socket, *, polite: bool) ->
 
 
 __all__ = [
-    "PreconnectedSMTP",
     "Recorder",
     "StepNote",
     "log_in",
