@@ -185,29 +185,39 @@ def test_the_token_endpoint_is_reached_through_the_network_policy(
 # A profile that signs in with OAuth2, through the site's mail (the backend).
 
 
-@pytest.fixture
-def oauth_profile(db, oauth_server, token_endpoint):
+def make_oauth_profile(oauth_server, token_endpoint, **fields):
+    """A saved profile that signs in with OAuth2 at the local servers (``fields`` win)."""
     from smtpconfig.models import SMTPProfile
 
-    profile = SMTPProfile(
-        name="OAuth",
-        host="127.0.0.1",
-        port=oauth_server.port,
-        security=Security.NONE,
-        allow_plaintext_auth=True,
-        username=USER,
-        from_email=USER,
-        is_default=True,
-        timeout=5,
-        auth_method=LoginMethod.OAUTH2,
-        oauth_provider="custom",
-        oauth_token_url=token_endpoint.url,
-        oauth_client_id="client-1",
-    )
-    profile.oauth_client_secret = CLIENT_SECRET
-    profile.oauth_refresh_token = REFRESH_TOKEN
+    values = {
+        "name": "OAuth",
+        "host": "127.0.0.1",
+        "port": oauth_server.port,
+        "security": Security.NONE,
+        "allow_plaintext_auth": True,
+        "username": USER,
+        "from_email": USER,
+        "is_default": True,
+        "timeout": 5,
+        "auth_method": LoginMethod.OAUTH2,
+        "oauth_provider": "custom",
+        "oauth_token_url": token_endpoint.url,
+        "oauth_client_id": "client-1",
+    }
+    values.update(fields)
+    profile = SMTPProfile(**values)
     profile.save()
     return profile
+
+
+@pytest.fixture
+def oauth_profile(db, oauth_server, token_endpoint):
+    return make_oauth_profile(
+        oauth_server,
+        token_endpoint,
+        oauth_client_secret=CLIENT_SECRET,
+        oauth_refresh_token=REFRESH_TOKEN,
+    )
 
 
 def test_the_site_mail_signs_in_with_oauth2(use_backend, oauth_profile, oauth_server):
@@ -373,26 +383,14 @@ def test_moving_the_token_endpoint_asks_for_the_client_secret_again(
 
 @pytest.fixture
 def connect_profile(db, oauth_server, token_endpoint):
-    from smtpconfig.models import SMTPProfile
-
-    profile = SMTPProfile(
+    return make_oauth_profile(
+        oauth_server,
+        token_endpoint,
         name="Device",
-        host="127.0.0.1",
-        port=oauth_server.port,
-        security=Security.NONE,
-        allow_plaintext_auth=True,
-        username=USER,
-        from_email=USER,
-        timeout=5,
-        auth_method=LoginMethod.OAUTH2,
-        oauth_provider="custom",
-        oauth_token_url=token_endpoint.url,
+        is_default=False,
         oauth_device_code_url=token_endpoint.root + "/devicecode",
-        oauth_client_id="client-1",
         oauth_scope="SMTP.Send offline_access",
     )
-    profile.save()
-    return profile
 
 
 def test_smtp_oauth_connect_shows_the_code_waits_and_stores_the_refresh_token(
