@@ -8,7 +8,7 @@ import time
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
 
@@ -134,7 +134,10 @@ def test_a_user_runs_one_test_at_a_time(make_profile, admin_user):
         outcome = {}
 
         def first_test():
-            outcome["first"] = first_client.post(change_url(profile), data, **AJAX)
+            try:
+                outcome["first"] = first_client.post(change_url(profile), data, **AJAX)
+            finally:
+                connections.close_all()  # this thread's own database connection
 
         worker = threading.Thread(target=first_test)
         worker.start()
