@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
     # URI, when a proxy hides it from Django; blank: built from the request, as Django does
     # behind a proxy (SECURE_PROXY_SSL_HEADER, USE_X_FORWARDED_HOST).
     "OAUTH_REDIRECT_BASE": "",
+    # Allow http:// OAuth2 endpoints (authorization, token, device code). Off: tokens and
+    # secrets only ever travel over https://. For a test authorization server on 127.0.0.1.
+    "OAUTH_ALLOW_HTTP": False,
     # Of those, how many one user may have running at the same time.
     "TESTS_AT_ONCE": 1,
     # Seconds one whole conversation may take, whatever the profile's timeout: a test

@@ -17,6 +17,7 @@ from .providers.oauth import OAuthGrant, OAuthProvider
 from .providers.presets import PRESETS, get_preset
 from .secret_binding import OAUTH_DESTINATION_FIELDS
 from .transport.settings import ConnectionSettings, LoginMethod, Security
+from .transport.tokens import endpoint_scheme_allowed
 from .validators import HeaderSafeValidator, validate_smtp_host
 
 #: The sign-in fields, and those of them that are choices (never blank).
@@ -25,10 +26,17 @@ _SIGN_IN_FIELDS = (
     *_SIGN_IN_CHOICES,
     "oauth_tenant",
     "oauth_client_id",
-    "oauth_scope",
-    "oauth_token_url",
-    "oauth_device_code_url",
-    "oauth_authorize_url",
+    "oauth_scopes",
+    "oauth_token_endpoint",
+    "oauth_device_authorization_endpoint",
+    "oauth_authorization_endpoint",
+)
+
+
+_OAUTH_ENDPOINTS = (
+    "oauth_token_endpoint",
+    "oauth_device_authorization_endpoint",
+    "oauth_authorization_endpoint",
 )
 
 
@@ -198,10 +206,10 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
             "oauth_grant",
             "oauth_tenant",
             "oauth_client_id",
-            "oauth_scope",
-            "oauth_token_url",
-            "oauth_device_code_url",
-            "oauth_authorize_url",
+            "oauth_scopes",
+            "oauth_token_endpoint",
+            "oauth_device_authorization_endpoint",
+            "oauth_authorization_endpoint",
             "test_recipient",
             "enabled",
             "is_default",
@@ -310,14 +318,24 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
                 forms.ValidationError(_("Enter the app's client id."), code="required"),
             )
         if cleaned.get("oauth_provider") == OAuthProvider.CUSTOM and not cleaned.get(
-            "oauth_token_url"
+            "oauth_token_endpoint"
         ):
             self.add_error(
-                "oauth_token_url",
+                "oauth_token_endpoint",
                 forms.ValidationError(
                     _("Enter the token endpoint of this provider."), code="required"
                 ),
             )
+        for name in _OAUTH_ENDPOINTS:
+            url = cleaned.get(name)
+            if url and not endpoint_scheme_allowed(url):
+                self.add_error(
+                    name,
+                    forms.ValidationError(
+                        _("Use an https:// address: client secrets and tokens are sent to it."),
+                        code="https_required",
+                    ),
+                )
         app_only = cleaned.get("oauth_grant") == OAuthGrant.CLIENT_CREDENTIALS
         if (
             app_only

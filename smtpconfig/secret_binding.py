@@ -41,7 +41,7 @@ OAUTH_DESTINATION_FIELDS = (
     *DESTINATION_FIELDS,
     "oauth_provider",
     "oauth_tenant",
-    "oauth_token_url",
+    "oauth_token_endpoint",
     "oauth_client_id",
     "oauth_grant",
 )

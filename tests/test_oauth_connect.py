@@ -41,10 +41,10 @@ def profile(endpoint):
         from_email="mailer@example.com",
         auth_method="oauth2",
         oauth_provider="custom",
-        oauth_authorize_url="https://login.example.com/authorize",
-        oauth_token_url=endpoint.url,
+        oauth_authorization_endpoint="https://login.example.com/authorize",
+        oauth_token_endpoint=endpoint.url,
         oauth_client_id="client-1",
-        oauth_scope="SMTP.Send offline_access",
+        oauth_scopes="SMTP.Send offline_access",
         is_default=True,
     )
     profile.oauth_client_secret = "client-secret"

@@ -201,7 +201,7 @@ def make_oauth_profile(oauth_server, token_endpoint, **fields):
         "timeout": 5,
         "auth_method": LoginMethod.OAUTH2,
         "oauth_provider": "custom",
-        "oauth_token_url": token_endpoint.url,
+        "oauth_token_endpoint": token_endpoint.url,
         "oauth_client_id": "client-1",
     }
     values.update(fields)
@@ -263,7 +263,7 @@ def test_secrets_are_not_sent_to_a_token_endpoint_changed_behind_the_form(
     from smtpconfig.models import SMTPProfile
 
     SMTPProfile.objects.filter(pk=oauth_profile.pk).update(
-        oauth_token_url="https://attacker.example/token"
+        oauth_token_endpoint="https://attacker.example/token"
     )
     with pytest.raises(SecretUnreadable):
         mail.send_mail("Hello", "Body", None, ["to@example.org"])
@@ -279,7 +279,7 @@ def test_a_profile_whose_secrets_cannot_be_used_fails_over_to_the_next(
 
     make_profile(name="Backup", port=plain_server.port, is_default=False, priority=200)
     SMTPProfile.objects.filter(pk=oauth_profile.pk).update(
-        oauth_token_url="https://attacker.example/token"
+        oauth_token_endpoint="https://attacker.example/token"
     )
     assert mail.send_mail("Hello", "Body", None, ["to@example.org"]) == 1
     assert len(plain_server.messages) == 1
@@ -308,7 +308,7 @@ def app_only_form(oauth_server, token_endpoint, **overrides):
         "auth_method": "oauth2",
         "oauth_provider": "custom",
         "oauth_grant": "client_credentials",
-        "oauth_token_url": token_endpoint.url,
+        "oauth_token_endpoint": token_endpoint.url,
         "oauth_client_id": "app-1",
         "oauth_client_secret": CLIENT_SECRET,
     }
@@ -368,7 +368,7 @@ def test_moving_the_token_endpoint_asks_for_the_client_secret_again(
         app_only_form(
             oauth_server,
             token_endpoint,
-            oauth_token_url="https://attacker.example/token",
+            oauth_token_endpoint="https://attacker.example/token",
             oauth_client_secret="",
             _check_connection="1",
             _test_to="to@example.org",
@@ -388,8 +388,8 @@ def connect_profile(db, oauth_server, token_endpoint):
         token_endpoint,
         name="Device",
         is_default=False,
-        oauth_device_code_url=token_endpoint.root + "/devicecode",
-        oauth_scope="SMTP.Send offline_access",
+        oauth_device_authorization_endpoint=token_endpoint.root + "/devicecode",
+        oauth_scopes="SMTP.Send offline_access",
     )
 
 

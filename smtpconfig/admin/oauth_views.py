@@ -186,7 +186,7 @@ class OAuthCallbackView:
             )
             return HttpResponseRedirect(change)
         profile.oauth_refresh_token = refresh
-        profile.oauth_connected_as = profile.username
+        profile.oauth_account = profile.username
         profile.oauth_connected_at = timezone.now()
         profile.save()
         admin.log_change(request, profile, _("OAuth2 account connected"))

@@ -64,7 +64,7 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
     # A site has a handful of profiles: a filter sidebar would only squeeze the table.
     search_fields = ["name", "host", "from_email", "username"]
     readonly_fields = [
-        "oauth_connected_as",
+        "oauth_account",
         "created_at",
         "updated_at",
         "last_test_column",
@@ -92,11 +92,11 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
                     "oauth_tenant",
                     "oauth_client_id",
                     "oauth_client_secret",
-                    "oauth_scope",
-                    "oauth_token_url",
-                    "oauth_authorize_url",
-                    "oauth_device_code_url",
-                    "oauth_connected_as",
+                    "oauth_scopes",
+                    "oauth_token_endpoint",
+                    "oauth_authorization_endpoint",
+                    "oauth_device_authorization_endpoint",
+                    "oauth_account",
                 ]
             },
         ),
@@ -264,7 +264,7 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
             oauth = {
                 "redirect_uri": redirect_uri(self, request),
                 "connect_url": self.view_url("oauth_connect", profile.pk),
-                "connected_as": profile.oauth_connected_as,
+                "connected_as": profile.oauth_account,
                 "connected_at": profile.oauth_connected_at,
                 "app_only": profile.oauth_grant == OAuthGrant.CLIENT_CREDENTIALS,
                 "can_connect": self.has_change_permission(request, profile),

@@ -73,10 +73,10 @@ class OAuthSecretsMixin:
             self.oauth_provider,
             tenant=self.oauth_tenant,
             grant=self.oauth_grant,
-            authorize_url=self.oauth_authorize_url,
-            token_url=self.oauth_token_url,
-            device_code_url=self.oauth_device_code_url,
-            scope=self.oauth_scope,
+            authorize_url=self.oauth_authorization_endpoint,
+            token_url=self.oauth_token_endpoint,
+            device_code_url=self.oauth_device_authorization_endpoint,
+            scope=self.oauth_scopes,
         )
 
     def token_request(self) -> TokenRequest | None:

@@ -238,29 +238,29 @@ class SMTPProfile(SealedPasswordMixin, OAuthSecretsMixin, SingleDefaultMixin, mo
     oauth_refresh_token_encrypted = models.TextField(
         _("encrypted refresh token"), blank=True, default="", editable=False
     )
-    oauth_scope = models.CharField(
+    oauth_scopes = models.CharField(
         _("scopes"),
         max_length=500,
         blank=True,
         validators=[HeaderSafeValidator()],
         help_text=_("Leave blank for the provider's SMTP scope."),
     )
-    oauth_token_url = models.URLField(
+    oauth_token_endpoint = models.URLField(
         _("token endpoint"),
         blank=True,
         help_text=_("Other providers only: the https:// URL that gives tokens."),
     )
-    oauth_authorize_url = models.URLField(
+    oauth_authorization_endpoint = models.URLField(
         _("authorization endpoint"),
         blank=True,
         help_text=_("Other providers only: the https:// URL where a person gives consent."),
     )
-    oauth_device_code_url = models.URLField(
+    oauth_device_authorization_endpoint = models.URLField(
         _("device code endpoint"),
         blank=True,
         help_text=_("Other providers only: the https:// URL that starts a device code sign-in."),
     )
-    oauth_connected_as = models.CharField(
+    oauth_account = models.CharField(
         _("connected account"), max_length=254, blank=True, editable=False
     )
     oauth_connected_at = models.DateTimeField(_("connected"), null=True, blank=True, editable=False)

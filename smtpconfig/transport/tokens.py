@@ -125,19 +125,26 @@ def fetch_token(request: TokenRequest, timeout: float) -> Token:
 
 @sensitive_variables("form", "body", "payload")
 def post_form(url: str, form: dict[str, str], timeout: float) -> tuple[int, bytes]:
-    """POST ``form`` to an https:// ``url`` through the network policy; (status, body)."""
+    """POST ``form`` to an https:// ``url`` through the network policy; (status, body).
+
+    ``http://`` is refused unless ``SMTPCONFIG["OAUTH_ALLOW_HTTP"]`` is on (a test
+    authorization server): the form carries client secrets and refresh tokens.
+    """
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
+    if not endpoint_scheme_allowed(url) or not parts.hostname:
         raise TokenRefused("invalid_request", _("the token endpoint must be an https:// URL"))
-    port = parts.port or 443
+    secure = parts.scheme == "https"
+    port = parts.port or (443 if secure else 80)
     body = urllib.parse.urlencode(form)
     sock, _address, _failures = connect(
         parts.hostname, resolve(parts.hostname, port, timeout), timeout
     )
-    context: ssl.SSLContext = client_context(verify=True, ca_pem=_extra_ca())
-    with context.wrap_socket(sock, server_hostname=parts.hostname) as tls:
+    if secure:
+        context: ssl.SSLContext = client_context(verify=True, ca_pem=_extra_ca())
+        sock = context.wrap_socket(sock, server_hostname=parts.hostname)
+    with sock:
         connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
-        connection.sock = tls  # already connected through the network policy
+        connection.sock = sock  # already connected through the network policy
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         connection.request(
             "POST",
@@ -150,6 +157,13 @@ def post_form(url: str, form: dict[str, str], timeout: float) -> tuple[int, byte
         )
         response = connection.getresponse()
         return response.status, response.read(_MAX_RESPONSE_BYTES + 1)
+
+
+def endpoint_scheme_allowed(url: str) -> bool:
+    """Whether an OAuth2 endpoint's scheme may be used: https://, or http:// when
+    ``SMTPCONFIG["OAUTH_ALLOW_HTTP"]`` is on."""
+    scheme = urllib.parse.urlsplit(url).scheme
+    return scheme == "https" or (scheme == "http" and bool(get_setting("OAUTH_ALLOW_HTTP")))
 
 
 def read_json(status: int, payload: bytes) -> dict:
