@@ -3,7 +3,7 @@
 The administrator opens the provider's page on any device and types the code
 shown; meanwhile the app asks the token endpoint, every few seconds, whether
 the sign-in is done. Used by ``manage.py smtp_oauth_connect`` (a server
-without a browser) and, later, by the admin page.
+without a browser) and by the admin page (one :func:`poll` per request of the page).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from ..exceptions import TokenRefused
 from ..transport.tokens import Token, post_form, read_json
@@ -51,6 +52,54 @@ def start(device_code_url: str, client_id: str, scope: str, timeout: float) -> D
     )
 
 
+class Pending(Exception):
+    """The person has not finished signing in yet; ask again in ``interval`` seconds."""
+
+    def __init__(self, interval: int):
+        super().__init__(interval)
+        self.interval = interval
+
+
+@sensitive_variables("client_secret", "form", "data")
+def poll(
+    code: DeviceCode,
+    *,
+    token_url: str,
+    client_id: str,
+    client_secret: str = "",
+    timeout: float,
+    interval: int | None = None,
+) -> Token:
+    """Ask the token endpoint once whether the sign-in is done: the token (with its
+    refresh token), or :class:`Pending` with the interval to wait before asking again
+    (longer after ``slow_down``). :class:`TokenRefused` says why not (``expired_token``,
+    ``access_denied``...)."""
+    interval = code.interval if interval is None else interval
+    form = {
+        "grant_type": DEVICE_CODE_GRANT,
+        "client_id": client_id,
+        "device_code": code.device_code,
+    }
+    if client_secret:
+        form["client_secret"] = client_secret
+    status, payload = post_form(token_url, form, timeout)
+    data = read_json(status, payload)
+    if status == 200 and "access_token" in data:
+        expires_in = int(data.get("expires_in") or 3600)
+        return Token(
+            access_token=str(data["access_token"]),
+            expires_at=time.time() + expires_in,
+            refresh_token=str(data.get("refresh_token") or ""),
+            scope=str(data.get("scope") or ""),
+        )
+    error = str(data.get("error") or f"http_{status}")
+    if error == "slow_down":
+        raise Pending(interval + 5)  # RFC 8628 section 3.5
+    if error == "authorization_pending":
+        raise Pending(interval)
+    raise TokenRefused(error[:100], str(data.get("error_description") or "")[:500])
+
+
 def wait_for_token(
     code: DeviceCode,
     *,
@@ -60,34 +109,22 @@ def wait_for_token(
     timeout: float,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Token:
-    """Poll the token endpoint until the person has signed in; the token, with its
-    refresh token. :class:`TokenRefused` says why not (``expired_token``,
-    ``access_denied``...)."""
+    """Poll the token endpoint until the person has signed in (see :func:`poll`);
+    :class:`TokenRefused` with ``expired_token`` once the code has expired."""
     interval = max(0, code.interval)
     deadline = time.monotonic() + code.expires_in
-    form = {
-        "grant_type": DEVICE_CODE_GRANT,
-        "client_id": client_id,
-        "device_code": code.device_code,
-    }
-    if client_secret:
-        form["client_secret"] = client_secret
     while True:
-        status, payload = post_form(token_url, form, timeout)
-        data = read_json(status, payload)
-        if status == 200 and "access_token" in data:
-            expires_in = int(data.get("expires_in") or 3600)
-            return Token(
-                access_token=str(data["access_token"]),
-                expires_at=time.time() + expires_in,
-                refresh_token=str(data.get("refresh_token") or ""),
-                scope=str(data.get("scope") or ""),
+        try:
+            return poll(
+                code,
+                token_url=token_url,
+                client_id=client_id,
+                client_secret=client_secret,
+                timeout=timeout,
+                interval=interval,
             )
-        error = str(data.get("error") or f"http_{status}")
-        if error == "slow_down":
-            interval += 5
-        elif error != "authorization_pending":
-            raise TokenRefused(error[:100], str(data.get("error_description") or "")[:500])
+        except Pending as pending:
+            interval = pending.interval
         if time.monotonic() + interval > deadline:
             raise TokenRefused("expired_token", _("the code expired before the sign-in was done"))
         sleep(interval)
