@@ -11,6 +11,7 @@ from hypothesis import settings as hypothesis_settings
 
 from smtpconfig.models import Security, SMTPProfile
 
+from .browser import admin, browser, js, open_page  # noqa: F401 (fixtures for browser tests)
 from .helpers import PASSWORD, USER
 from .smtpd import RecordingHandler, running_smtp_server
 
