@@ -12,6 +12,7 @@ from .conf import ENCRYPTION_KEYS_ENV, unknown_options
 from .error_reports import SecretSafeExceptionReporterFilter
 from .exceptions import InvalidEncryptionKey
 from .models import SMTPProfile
+from .models.stored_secrets import stored_secrets
 from .providers.readiness import profiles_to_switch
 
 _KEY_HINT = (
@@ -66,28 +67,34 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 
 @checks.register(checks.Tags.security)
 def check_stored_secrets(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """W003: passwords under an old key; W004: passwords no configured key can read;
-    W005: passwords not sealed to their profile's current server settings."""
+    """W003: secrets (passwords, OAuth2 client secrets, refresh tokens) under an old key;
+    W004: secrets no configured key can read; W005: passwords not sealed to their
+    profile's current server settings."""
     try:
         keys = crypto.configured_keys()
         if not keys:
             return []  # E001/W001 already say so
         crypto._fernet_for(tuple(keys))
-        profiles = list(SMTPProfile.objects.exclude(password_encrypted=""))
+        secrets = list(stored_secrets(SMTPProfile.objects.all()))
     except (DatabaseError, InvalidEncryptionKey):
         return []  # no table yet (before migrate), or E002 already says so
-    tokens = [(profile.name, profile.password_encrypted) for profile in profiles]
-    old = [
-        name for name, token in tokens if not crypto.is_current(token) and crypto.can_decrypt(token)
-    ]
-    lost = [name for name, token in tokens if not crypto.can_decrypt(token)]
-    elsewhere = [profile.name for profile in profiles if profile.password_bound_elsewhere]
+    old = _names(
+        secret
+        for secret in secrets
+        if not crypto.is_current(secret.token) and crypto.can_decrypt(secret.token)
+    )
+    lost = _names(secret for secret in secrets if not crypto.can_decrypt(secret.token))
+    elsewhere = _names(
+        secret
+        for secret in secrets
+        if secret.column == "password_encrypted" and secret.profile.password_bound_elsewhere
+    )
     messages = []
     if old:
         messages.append(
             checks.Warning(
-                f"{len(old)} stored SMTP password(s) are still encrypted with an old key "
-                f"({', '.join(old)}).",
+                f"Stored SMTP secrets of {len(old)} profile(s) are still encrypted with an "
+                f"old key ({', '.join(old)}).",
                 hint="Run 'python manage.py smtp_rotate_key', then remove the old key from "
                 "SMTPCONFIG['ENCRYPTION_KEYS'].",
                 id="smtpconfig.W003",
@@ -96,10 +103,11 @@ def check_stored_secrets(app_configs=None, **kwargs) -> list[checks.CheckMessage
     if lost:
         messages.append(
             checks.Warning(
-                f"{len(lost)} stored SMTP password(s) cannot be decrypted with any configured "
-                f"key ({', '.join(lost)}).",
+                f"Stored SMTP secrets of {len(lost)} profile(s) cannot be decrypted with any "
+                f"configured key ({', '.join(lost)}).",
                 hint="Add the key they were encrypted with to SMTPCONFIG['ENCRYPTION_KEYS'], "
-                "or type the passwords again in the admin.",
+                "or type the passwords and client secrets again in the admin (and connect "
+                "OAuth2 accounts again).",
                 id="smtpconfig.W004",
             )
         )
@@ -116,6 +124,11 @@ def check_stored_secrets(app_configs=None, **kwargs) -> list[checks.CheckMessage
             )
         )
     return messages
+
+
+def _names(secrets) -> list[str]:
+    """The profiles' names, each once, in order."""
+    return list(dict.fromkeys(secret.profile.name for secret in secrets))
 
 
 _REPORTER_FILTER = "smtpconfig.error_reports.SecretSafeExceptionReporterFilter"

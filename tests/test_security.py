@@ -38,7 +38,7 @@ def test_rotate_key_re_encrypts_with_the_new_key_and_is_safe_to_repeat(settings,
 
     out = StringIO()
     call_command("smtp_rotate_key", stdout=out)
-    assert "Re-encrypted 2 password(s)" in out.getvalue()
+    assert "Re-encrypted 2 secrets" in out.getvalue()
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "ENCRYPTION_KEYS": [NEW_KEY]}  # old key gone
     assert SMTPProfile.objects.get(name="A").password == "alpha-Ä"
     assert SMTPProfile.objects.get(name="B").password == "beta"
@@ -46,7 +46,7 @@ def test_rotate_key_re_encrypts_with_the_new_key_and_is_safe_to_repeat(settings,
 
     out = StringIO()
     call_command("smtp_rotate_key", stdout=out)
-    assert "Re-encrypted 0 password(s)" in out.getvalue() and "2 already" in out.getvalue()
+    assert "Re-encrypted 0 secrets" in out.getvalue() and "2 already" in out.getvalue()
 
 
 def test_rotate_key_reports_unreadable_passwords_and_rotates_the_rest(settings, make_profile):
@@ -62,6 +62,51 @@ def test_rotate_key_reports_unreadable_passwords_and_rotates_the_rest(settings, 
     with pytest.raises(CommandError, match="Lost"):
         call_command("smtp_rotate_key", stdout=StringIO())
     assert crypto.is_current(SMTPProfile.objects.get(name="Readable").password_encrypted)
+
+
+def test_rotate_key_re_encrypts_oauth2_secrets_too(settings, make_profile):
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "ENCRYPTION_KEYS": [OLD_KEY]}
+    profile = make_profile(
+        name="OAuth",
+        username=USER,
+        auth_method="oauth2",
+        oauth_provider="custom",
+        oauth_token_endpoint="https://id.example.com/token",
+        oauth_client_id="client-1",
+    )
+    profile.oauth_client_secret = "client-secret-1"
+    profile.oauth_refresh_token = "refresh-token-1"
+    profile.save()
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "ENCRYPTION_KEYS": [NEW_KEY, OLD_KEY]}
+    assert [m.id for m in check_stored_secrets()] == ["smtpconfig.W003"]
+
+    out = StringIO()
+    call_command("smtp_rotate_key", stdout=out)
+    assert "Re-encrypted 2 secrets" in out.getvalue()
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "ENCRYPTION_KEYS": [NEW_KEY]}  # old key gone
+    profile = SMTPProfile.objects.get(name="OAuth")
+    assert profile.oauth_client_secret == "client-secret-1"
+    assert profile.oauth_refresh_token == "refresh-token-1"
+    assert check_stored_secrets() == []
+
+
+def test_unreadable_oauth2_secrets_are_named_by_the_check(settings, make_profile):
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "ENCRYPTION_KEYS": [OLD_KEY]}
+    profile = make_profile(
+        name="OAuth",
+        username=USER,
+        auth_method="oauth2",
+        oauth_provider="custom",
+        oauth_token_endpoint="https://id.example.com/token",
+        oauth_client_id="client-1",
+    )
+    profile.oauth_refresh_token = "refresh-token-1"
+    profile.save()
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "ENCRYPTION_KEYS": [NEW_KEY]}  # key lost
+    warnings = {message.id: message.msg for message in check_stored_secrets()}
+    assert "OAuth" in warnings["smtpconfig.W004"]
+    with pytest.raises(CommandError, match="OAuth"):
+        call_command("smtp_rotate_key", stdout=StringIO())
 
 
 # Who may do what

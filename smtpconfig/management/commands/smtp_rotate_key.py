@@ -1,20 +1,22 @@
 """``manage.py smtp_rotate_key``: re-encrypt every stored secret with the current key."""
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from smtpconfig import crypto, secret_binding
 from smtpconfig.exceptions import SecretUnreadable, SMTPConfigImproperlyConfigured
 from smtpconfig.models import SMTPProfile
+from smtpconfig.models.stored_secrets import stored_secrets
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored SMTP password with the first key of "
-        "SMTPCONFIG['ENCRYPTION_KEYS']. Put the new key first, keep the old one after it, "
-        "run this, then remove the old key. Safe to run twice or to interrupt: each password "
-        "is replaced in one step, and only if nobody changed it meanwhile. A password saved by "
-        "an older version is also sealed to its profile's current server settings."
+        "Re-encrypt every stored secret (SMTP passwords, OAuth2 client secrets and refresh "
+        "tokens) with the first key of SMTPCONFIG['ENCRYPTION_KEYS']. Put the new key first, "
+        "keep the old one after it, run this, then remove the old key. Safe to run twice or "
+        "to interrupt: each secret is replaced in one step, and only if nobody changed it "
+        "meanwhile. A password saved by an older version is also sealed to its profile's "
+        "current server settings."
     )
 
     def handle(self, *args, **options):
@@ -27,24 +29,27 @@ class Command(BaseCommand):
 
         rotated = current = changed_meanwhile = sealed = 0
         unreadable: list[str] = []
-        for profile in SMTPProfile.objects.exclude(password_encrypted=""):
-            token = profile.password_encrypted
+        for secret in stored_secrets(SMTPProfile.objects.all()):
+            profile, column, token = secret
             try:
-                # A password saved by an older version is sealed to the profile's server now.
-                new_token = secret_binding.seal_legacy(token, profile.secret_destination())
+                new_token = None
+                if column == "password_encrypted":
+                    # A password saved by an older version is sealed to its server now.
+                    new_token = secret_binding.seal_legacy(token, profile.secret_destination())
+                if new_token is not None:
+                    sealed += 1
+                elif crypto.is_current(token):
+                    current += 1
+                    continue
+                else:
+                    new_token = crypto.rotate(token)
             except SecretUnreadable:
-                unreadable.append(profile.name)
+                if profile.name not in unreadable:
+                    unreadable.append(profile.name)
                 continue
-            if new_token is not None:
-                sealed += 1
-            elif crypto.is_current(token):
-                current += 1
-                continue
-            else:
-                new_token = crypto.rotate(token)
-            # Compare-and-set: a password typed in the admin meanwhile is not overwritten.
-            if SMTPProfile.objects.filter(pk=profile.pk, password_encrypted=token).update(
-                password_encrypted=new_token
+            # Compare-and-set: a secret typed in the admin meanwhile is not overwritten.
+            if SMTPProfile.objects.filter(pk=profile.pk, **{column: token}).update(
+                **{column: new_token}
             ):
                 rotated += 1
             else:
@@ -52,32 +57,46 @@ class Command(BaseCommand):
 
         self.stdout.write(
             self.style.SUCCESS(
-                _(
-                    "Re-encrypted %(rotated)d password(s) with the current key; %(current)d "
-                    "already used it."
+                ngettext(
+                    "Re-encrypted %(rotated)d secret with the current key; %(current)d "
+                    "already used it.",
+                    "Re-encrypted %(rotated)d secrets with the current key; %(current)d "
+                    "already used it.",
+                    rotated,
                 )
                 % {"rotated": rotated, "current": current}
             )
         )
         if sealed:
             self.stdout.write(
-                _(
-                    "%(count)d password(s) saved by an older version are now sealed to their "
-                    "profile's server settings."
+                ngettext(
+                    "%(count)d password saved by an older version is now sealed to its "
+                    "profile's server settings.",
+                    "%(count)d passwords saved by an older version are now sealed to their "
+                    "profile's server settings.",
+                    sealed,
                 )
                 % {"count": sealed}
             )
         if changed_meanwhile:
             self.stdout.write(
-                _("%(count)d password(s) changed while this ran; run it again to check them.")
+                ngettext(
+                    "%(count)d secret changed while this ran; run it again to check it.",
+                    "%(count)d secrets changed while this ran; run it again to check them.",
+                    changed_meanwhile,
+                )
                 % {"count": changed_meanwhile}
             )
         if unreadable:
             raise CommandError(
-                _(
-                    "%(count)d password(s) cannot be decrypted with any configured key "
-                    "(%(names)s): add the key they were made with, or type them again in the "
-                    "admin."
+                ngettext(
+                    "The secrets of %(count)d profile cannot be decrypted with any configured "
+                    "key (%(names)s): add the key they were made with, or type the password "
+                    "or client secret again in the admin (and connect OAuth2 accounts again).",
+                    "The secrets of %(count)d profiles cannot be decrypted with any configured "
+                    "key (%(names)s): add the key they were made with, or type the passwords "
+                    "or client secrets again in the admin (and connect OAuth2 accounts again).",
+                    len(unreadable),
                 )
                 % {"count": len(unreadable), "names": ", ".join(unreadable)}
             )
