@@ -113,8 +113,7 @@ def test_start_shows_the_user_code_and_link_but_never_the_device_code(
     html = page(response)
     assert USER_CODE in html and DEVICE_CODE not in html
     assert (
-        'href="https://login.example.com/device" target="_blank" rel="noopener noreferrer"'
-        in html
+        'href="https://login.example.com/device" target="_blank" rel="noopener noreferrer"' in html
     )
     assert "valid for 15 more minutes" in html and 'role="status"' in html
     assert 'data-interval="1"' in html

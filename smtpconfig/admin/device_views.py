@@ -167,10 +167,9 @@ class DeviceCodeView(_DeviceCodeView):
                     "first."
                 ),
             )
+        scope = profile.oauth_endpoints().scope
         try:
-            code = device_code.start(
-                url, profile.oauth_client_id, profile.oauth_endpoints().scope, float(profile.timeout)
-            )
+            code = device_code.start(url, profile.oauth_client_id, scope, float(profile.timeout))
         except TokenRefused as exc:
             return self.refuse(
                 request,
