@@ -115,7 +115,7 @@ def test_start_shows_the_user_code_and_link_but_never_the_device_code(
     assert (
         'href="https://login.example.com/device" target="_blank" rel="noopener noreferrer"' in html
     )
-    assert "valid for 15 more minutes" in html and 'role="status"' in html
+    assert "(for 15 more minutes)" in html and 'role="status"' in html
     assert 'data-interval="1"' in html
     assert "I have signed in – check now" in html
     # Breadcrumbs back to the profile.
