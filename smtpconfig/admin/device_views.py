@@ -67,11 +67,12 @@ class Status:
 
 
 def _entries(request) -> dict:
-    """The session's sign-ins under way, by profile, without the expired ones of others."""
+    """The session's sign-ins under way, by profile id (as a string)."""
     return request.session.get(_SESSION_KEY, {})
 
 
 def _store(request, key: str, entry: dict | None) -> None:
+    """Keep ``entry`` for profile ``key`` (None: forget it), dropping others' expired ones."""
     now = time.time()
     entries = {
         other: value
