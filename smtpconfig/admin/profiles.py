@@ -21,6 +21,7 @@ from ..providers.readiness import profiles_to_switch
 from ..transport.settings import LoginMethod
 from .banners import profile_banners
 from .columns import ProfileColumns
+from .device_views import DeviceCodePollView, DeviceCodeView, device_code_url
 from .history import ProfileHistory
 from .oauth_views import ConnectAccountView, OAuthCallbackView, redirect_uri
 from .views import (
@@ -163,6 +164,16 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
                 name=f"{prefix}_oauth_connect",
             ),
             path(
+                "<path:object_id>/oauth-device/",
+                self.admin_site.admin_view(DeviceCodeView(self)),
+                name=f"{prefix}_oauth_device",
+            ),
+            path(
+                "<path:object_id>/oauth-device/poll/",
+                self.admin_site.admin_view(DeviceCodePollView(self)),
+                name=f"{prefix}_oauth_device_poll",
+            ),
+            path(
                 "oauth-callback/",
                 self.admin_site.admin_view(OAuthCallbackView(self)),
                 name=f"{prefix}_oauth_callback",
@@ -264,6 +275,10 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
             oauth = {
                 "redirect_uri": redirect_uri(self, request),
                 "connect_url": self.view_url("oauth_connect", profile.pk),
+                # "Connect with a code" where the provider has a device endpoint.
+                "device_url": (
+                    self.view_url("oauth_device", profile.pk) if device_code_url(profile) else ""
+                ),
                 "connected_as": profile.oauth_account,
                 "connected_at": profile.oauth_connected_at,
                 "app_only": profile.oauth_grant == OAuthGrant.CLIENT_CREDENTIALS,
