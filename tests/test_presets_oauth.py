@@ -86,7 +86,9 @@ def test_the_microsoft_notes_say_oauth2_and_what_the_app_needs(key):
 
 def test_the_page_gives_the_script_each_presets_sign_in(admin_client):
     html = page(admin_client.get(ADD_URL))
-    data = re.search(r'<script id="smtpconfig-presets" type="application/json">(.*?)</script>', html)
+    data = re.search(
+        r'<script id="smtpconfig-presets" type="application/json">(.*?)</script>', html
+    )
     presets = {entry["key"]: entry for entry in json.loads(data.group(1))}
     assert presets["microsoft365"]["sign_in"]["auth_method"] == "oauth2"
     assert presets["outlook"]["sign_in"]["oauth_tenant"] == "consumers"
