@@ -180,7 +180,22 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
         required=False,
         strip=False,
         widget=forms.PasswordInput(
-            render_value=False, attrs={"autocomplete": "new-password", "class": "vTextField"}
+            render_value=False,
+            attrs={
+                "autocomplete": "new-password",
+                "class": "vTextField",
+                # The hint the page's script shows for each kind of OAuth2 sign-in.
+                "data-help-client_credentials": _(
+                    "App-only access needs the app's client secret (at Microsoft: App "
+                    "registrations › your app › Certificates & secrets; note its expiry date). "
+                    "Leave blank to keep the stored one; it is never shown."
+                ),
+                "data-help-refresh_token": _(
+                    "The app's client secret, used with the connected account's refresh token "
+                    "(web apps at Microsoft and Google have one). Leave blank to keep the "
+                    "stored one; it is never shown."
+                ),
+            },
         ),
         help_text=_(
             "The app's client secret from the provider (needed for app-only access and for "
