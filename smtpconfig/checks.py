@@ -155,7 +155,10 @@ def check_error_reports(app_configs=None, **kwargs) -> list[checks.CheckMessage]
 
 @checks.register()
 def check_password_sign_in_ending(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """W007: a profile signs in with a password where Microsoft is switching it off."""
+    """W007: a profile signs in with a password where Microsoft is switching it off.
+
+    Microsoft's servers are known by the host, or by the MX records of the domain whose own
+    name the host is (cached; a DNS failure names no one)."""
     try:
         profiles = list(SMTPProfile.objects.enabled().exclude(username=""))
     except DatabaseError:

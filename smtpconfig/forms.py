@@ -136,9 +136,10 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
     """Edits a profile without ever sending the stored password back to the browser.
 
     A blank password keeps the stored one; "clear the stored password"
-    removes it. A provider preset fills in host, port and mode (in the
-    browser, and on the server when the host was left blank, so that it
-    works without JavaScript).
+    removes it. A provider preset fills in host, port, mode and sign-in
+    method (OAuth2 for Microsoft 365 and Outlook.com) in the browser, and on
+    the server when the host was left blank, so that it works without
+    JavaScript; a sign-in choice the admin changed is kept.
     """
 
     preset = forms.ChoiceField(
@@ -146,7 +147,9 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
         required=False,
         choices=[("", _("— choose to fill in the server settings —"))]
         + [(preset.key, preset.label) for preset in PRESETS],
-        help_text=_("Fills in the server, port and SSL/TLS mode of a known provider."),
+        help_text=_(
+            "Fills in the server, port, SSL/TLS mode and sign-in method of a known provider."
+        ),
     )
     preset_region = forms.ChoiceField(
         label=_("Region"),
@@ -177,7 +180,22 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
         required=False,
         strip=False,
         widget=forms.PasswordInput(
-            render_value=False, attrs={"autocomplete": "new-password", "class": "vTextField"}
+            render_value=False,
+            attrs={
+                "autocomplete": "new-password",
+                "class": "vTextField",
+                # The hint the page's script shows for each kind of OAuth2 sign-in.
+                "data-help-client_credentials": _(
+                    "App-only access needs the app's client secret (at Microsoft: App "
+                    "registrations › your app › Certificates & secrets; note its expiry date). "
+                    "Leave blank to keep the stored one; it is never shown."
+                ),
+                "data-help-refresh_token": _(
+                    "The app's client secret, used with the connected account's refresh token "
+                    "(web apps at Microsoft and Google have one). Leave blank to keep the "
+                    "stored one; it is never shown."
+                ),
+            },
         ),
         help_text=_(
             "The app's client secret from the provider (needed for app-only access and for "
@@ -259,20 +277,47 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
                     SMTPProfile._meta.get_field(name).get_default()
                 )
 
+    def _chosen_by_admin(self, name: str) -> bool:
+        """Whether the post changed this field from what the page offered (a preset keeps
+        the admin's choice and replaces only what the admin left as it was)."""
+        omitted = self.fields[name].widget.value_omitted_from_data(
+            self.data, self.files, self.add_prefix(name)
+        )
+        return not omitted and name in self.changed_data
+
+    @method_decorator(sensitive_variables("data"))  # the post, with any typed password
+    def _show_filled(self, filled: dict) -> None:
+        """Put what a preset filled in into the posted data too, so that a page shown
+        again (an error elsewhere, such as OAuth2's missing client id) shows the preset's
+        values: the round trip that fills the form without JavaScript."""
+        data = self.data.copy()
+        for name, value in filled.items():
+            data[self.add_prefix(name)] = str(value)
+        self.data = data
+
     @method_decorator(sensitive_variables("cleaned"))
     def clean(self):
         cleaned = super().clean()
         self._default_sign_in(cleaned)
         preset = get_preset(cleaned.get("preset") or "")
         if preset and preset.host and not cleaned.get("host"):
-            cleaned["host"] = preset.host_for(cleaned.get("preset_region") or "")
-            cleaned["port"] = preset.port
-            cleaned["security"] = preset.security
+            filled = {
+                "host": preset.host_for(cleaned.get("preset_region") or ""),
+                "port": preset.port,
+                "security": preset.security,
+            }
             if not cleaned.get("username"):
                 if preset.username_rule == "address":
-                    cleaned["username"] = cleaned.get("from_email", "")
+                    filled["username"] = cleaned.get("from_email", "")
                 elif preset.username_rule:
-                    cleaned["username"] = preset.username_rule
+                    filled["username"] = preset.username_rule
+            filled.update(
+                (name, value)
+                for name, value in preset.sign_in().items()
+                if name in self.fields and not self._chosen_by_admin(name)
+            )
+            cleaned.update(filled)
+            self._show_filled(filled)
         if not cleaned.get("host") and "host" not in self.errors:
             self.add_error(
                 "host",

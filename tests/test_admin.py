@@ -465,7 +465,10 @@ def test_profile_page_shows_the_sender_domains_dns(admin_client, make_profile, d
     assert "_dmarc.tenant.test" in html
 
 
-@pytest.mark.parametrize("preset", [p for p in PRESETS if p.host], ids=lambda p: p.key)
+# OAuth2 presets come back for the app's client id first: tests/test_presets_oauth.py.
+@pytest.mark.parametrize(
+    "preset", [p for p in PRESETS if p.host and p.auth_method == "password"], ids=lambda p: p.key
+)
 def test_every_preset_fills_and_saves_the_form_without_javascript(admin_client, preset):
     response = admin_client.post(
         ADD_URL,

@@ -80,25 +80,52 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
             gettext_lazy("Server"),
             {"fields": ["preset", "preset_region", "host", "port", "security"]},
         ),
+        # Sign-in: one fieldset per method, so that without JavaScript each heading says
+        # which method its fields belong to; with it, profile_form.js shows only the chosen
+        # method's (found by these classes).
         (
             gettext_lazy("Authentication"),
+            {"fields": ["auth_method", "username"]},
+        ),
+        (
+            gettext_lazy("Password sign-in"),
             {
+                "classes": ["smtpconfig-sign-in", "smtpconfig-for-password"],
+                "description": gettext_lazy("Used when the sign-in is “Password”."),
+                "fields": ["password", "clear_password"],
+            },
+        ),
+        (
+            gettext_lazy("OAuth2 sign-in"),
+            {
+                "classes": ["smtpconfig-sign-in", "smtpconfig-for-oauth2"],
+                "description": gettext_lazy(
+                    "Used when the sign-in is “OAuth2”. The tenant is for Microsoft only."
+                ),
                 "fields": [
-                    "auth_method",
-                    "username",
-                    "password",
-                    "clear_password",
                     "oauth_provider",
                     "oauth_grant",
                     "oauth_tenant",
                     "oauth_client_id",
                     "oauth_client_secret",
                     "oauth_scopes",
+                    "oauth_account",
+                ],
+            },
+        ),
+        (
+            gettext_lazy("OAuth2 endpoints of another provider"),
+            {
+                "classes": ["smtpconfig-sign-in", "smtpconfig-for-custom"],
+                "description": gettext_lazy(
+                    "Used only when the sign-in is “OAuth2” and the provider is “Other (its own "
+                    "endpoints)”."
+                ),
+                "fields": [
                     "oauth_token_endpoint",
                     "oauth_authorization_endpoint",
                     "oauth_device_authorization_endpoint",
-                    "oauth_account",
-                ]
+                ],
             },
         ),
         (

@@ -58,6 +58,22 @@ class Preset:
     #: Regional servers: (label, host); the first is the default.
     regions: tuple[tuple[str, str], ...] = ()
     known_errors: tuple[KnownError, ...] = field(default_factory=tuple)
+    #: How the preset signs in: "password" or "oauth2" (a ``LoginMethod`` value).
+    auth_method: str = "password"
+    #: With OAuth2: the provider, tenant and grant (``oauth_*`` profile fields) it fills in.
+    oauth_provider: str = ""
+    oauth_tenant: str = ""
+    oauth_grant: str = ""
+
+    def sign_in(self) -> dict[str, str]:
+        """The profile's sign-in fields this preset fills in (only those it has values for)."""
+        values = {
+            "auth_method": self.auth_method,
+            "oauth_provider": self.oauth_provider,
+            "oauth_tenant": self.oauth_tenant,
+            "oauth_grant": self.oauth_grant,
+        }
+        return {name: value for name, value in values.items() if value}
 
     def host_for(self, region: str = "") -> str:
         """The host for ``region`` (a region's host or label), or the default host."""
@@ -80,6 +96,7 @@ class Preset:
             "login_note": str(self.login_note),
             "help_url": self.help_url,
             "regions": [[str(label), host] for label, host in self.regions],
+            "sign_in": self.sign_in(),
         }
 
 
@@ -87,6 +104,11 @@ _GOOGLE_APP_PASSWORD_FIX = _(
     "Turn on 2-Step Verification for the Google account, create an app password at "
     "https://myaccount.google.com/apppasswords and enter that 16-letter password here. "
     "Google no longer offers “less secure app access”; do not turn 2-Step Verification off."
+)
+
+_MICROSOFT_OAUTH_HELP = (
+    "https://learn.microsoft.com/exchange/client-developer/legacy-protocols/"
+    "how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth"
 )
 
 PRESETS: tuple[Preset, ...] = (
@@ -99,10 +121,14 @@ PRESETS: tuple[Preset, ...] = (
         alternative_port=465,
         alternative_security=Security.SSL,
         login_note=_(
-            "Use your full Gmail address as the user name and an app password as the "
-            "password. App passwords need 2-Step Verification on the Google account "
-            "(accounts in Advanced Protection cannot have them; Google Workspace can use "
-            "OAuth2 instead). Your normal Google password is refused."
+            "Use your full Gmail address as the user name. Google takes an app password "
+            "(this choice) or OAuth2 (choose “Gmail / Google Workspace with OAuth2”); your "
+            "normal Google password is refused. An app password needs 2-Step Verification on "
+            "the account, is not offered when it signs in with security keys only or is in "
+            "Advanced Protection, and stops working when the account's password changes. "
+            "OAuth2 needs an app registered in the Google Cloud console with the scope "
+            "https://mail.google.com/, and published: an app left in “Testing” gets refresh "
+            "tokens that expire after 7 days."
         ),
         # https://support.google.com/mail/answer/7126229 (settings),
         # https://support.google.com/accounts/answer/185833 (app passwords)
@@ -131,31 +157,60 @@ PRESETS: tuple[Preset, ...] = (
         ),
     ),
     Preset(
+        key="gmail_oauth2",
+        label=_("Gmail / Google Workspace with OAuth2"),
+        host="smtp.gmail.com",
+        port=587,
+        security=Security.STARTTLS,
+        alternative_port=465,
+        alternative_security=Security.SSL,
+        login_note=_(
+            "Use the mailbox's full address as the user name and sign in with OAuth2. Register "
+            "an app in the Google Cloud console (an OAuth client of the type “Web application” "
+            "with the redirect URI shown on this page once saved) with the scope "
+            "https://mail.google.com/, and publish it: an app left in “Testing” gets refresh "
+            "tokens that expire after 7 days. Enter its client id and secret, save, then "
+            "connect the account. No app password or 2-Step Verification is needed."
+        ),
+        # https://developers.google.com/gmail/imap/xoauth2-protocol
+        help_url="https://developers.google.com/gmail/imap/xoauth2-protocol",
+        # No domains or suffixes of its own: detection and known errors are Gmail's.
+        auth_method="oauth2",
+        oauth_provider="google",
+        oauth_grant="refresh_token",
+    ),
+    Preset(
         key="outlook",
         label=_("Outlook.com / Hotmail"),
         host="smtp-mail.outlook.com",
         port=587,
         security=Security.STARTTLS,
         login_note=_(
-            "Use your full Outlook.com address as the user name. Microsoft is moving "
-            "personal accounts to modern sign-in (OAuth2); where password sign-in still "
-            "works and two-step verification is on, use an app password from your Microsoft "
-            "account's security page."
+            "Use your full Outlook.com address as the user name and sign in with OAuth2: "
+            "Outlook.com no longer takes passwords from other apps. OAuth2 needs an app "
+            "registered in the Microsoft Entra admin center (App registrations) for personal "
+            "Microsoft accounts, with the delegated permissions SMTP.Send (listed under "
+            "Microsoft Graph) and offline_access, and a client secret. Enter its client id and "
+            "secret, save, then connect the account."
         ),
-        # https://support.microsoft.com/office/d088b986-291d-42b8-9564-9c414e2aa040
-        help_url="https://support.microsoft.com/office/d088b986-291d-42b8-9564-9c414e2aa040",
+        # https://support.microsoft.com/office/d088b986-291d-42b8-9564-9c414e2aa040 (settings)
+        help_url=_MICROSOFT_OAUTH_HELP,
         domains=("outlook.com", "hotmail.com", "live.com", "msn.com"),
         host_suffixes=("smtp-mail.outlook.com", "hotmail.com", "live.com"),
         # Consumer domains are served by *.olc.protection.outlook.com.
         mx_suffixes=("olc.protection.outlook.com",),
         spf_include="spf.protection.outlook.com",
+        auth_method="oauth2",
+        oauth_provider="microsoft",
+        oauth_tenant="consumers",
+        oauth_grant="refresh_token",
         known_errors=(
             KnownError(
                 r"basic authentication is disabled|5\.7\.139",
                 _("Microsoft refused password sign-in for this account."),
                 _(
-                    "Microsoft has switched this account to modern sign-in: use an app "
-                    "password if your account offers one, or send through another provider."
+                    "Microsoft has switched this account to modern sign-in: choose OAuth2 as "
+                    "the sign-in and connect the account."
                 ),
             ),
         ),
@@ -167,22 +222,28 @@ PRESETS: tuple[Preset, ...] = (
         port=587,
         security=Security.STARTTLS,
         login_note=_(
-            "Use the mailbox's full address as the user name. An administrator must allow "
-            "“Authenticated SMTP” for the mailbox (Microsoft 365 admin center › Users › "
-            "Mail › Manage email apps). Microsoft turns password sign-in for SMTP off by "
-            "default for existing tenants at the end of December 2026 and will remove it "
-            "later: plan for OAuth2 or a relay service."
+            "Use the mailbox's full address as the user name and sign in with OAuth2: "
+            "Microsoft turns password sign-in for SMTP off by default at the end of December "
+            "2026. OAuth2 needs an app registered in the Microsoft Entra admin center (App "
+            "registrations) with the delegated permissions SMTP.Send (listed under Microsoft "
+            "Graph) and offline_access, and a client secret (it expires: note the date); "
+            "save, then connect the account. App-only access uses the Office 365 Exchange "
+            "Online permission SMTP.SendAsApp and your tenant id instead. Either way an "
+            "administrator must allow “Authenticated SMTP” for the mailbox (Microsoft 365 "
+            "admin center › Users › Mail › Manage email apps)."
         ),
         # https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/
-        #   authenticated-client-smtp-submission ; Message Center MC786329.
-        help_url=(
-            "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/"
-            "authenticated-client-smtp-submission"
-        ),
+        #   authenticated-client-smtp-submission ; Message Center MC786329; OAuth2: the
+        #   "Authenticate an IMAP, POP or SMTP connection using OAuth" page below.
+        help_url=_MICROSOFT_OAUTH_HELP,
         host_suffixes=("office365.com", "outlook.office.com", "protection.outlook.com"),
         # A tenant's MX is <tenant>.mail.protection.outlook.com.
         mx_suffixes=("mail.protection.outlook.com",),
         spf_include="spf.protection.outlook.com",
+        auth_method="oauth2",
+        oauth_provider="microsoft",
+        oauth_tenant="organizations",
+        oauth_grant="refresh_token",
         known_errors=(
             KnownError(
                 r"5\.7\.139|SmtpClientAuthentication is disabled|basic authentication is disabled",

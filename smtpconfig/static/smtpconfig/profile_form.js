@@ -1,11 +1,16 @@
-/* SMTP profile form: provider presets and the port that goes with a mode.
+/* SMTP profile form: provider presets, the port that goes with a mode, and only the
+ * fields of the chosen sign-in method.
  *
  * Progressive enhancement only: without JavaScript the preset is applied on
- * the server when the host is left blank, and every button still works.
+ * the server when the host is left blank, every sign-in field stays visible
+ * under a heading that names its method, and every button still works.
  */
 "use strict";
 (function () {
   const STANDARD_PORTS = { ssl: "465", starttls: "587" };
+  // The sign-in fields a preset fills in (see Preset.sign_in()).
+  const SIGN_IN_FIELDS = ["auth_method", "oauth_provider", "oauth_tenant", "oauth_grant"];
+  const SIGN_IN_EVENT = "smtpconfig:sign-in";
 
   function ready(fn) {
     if (document.readyState !== "loading") fn();
@@ -46,6 +51,25 @@
     const username = field("username"), fromEmail = field("from_email");
     let portTypedByUser = false;
     if (port) port.addEventListener("input", function () { portTypedByUser = true; });
+
+    // A sign-in field the admin set is kept; one a preset set (or left as the page came)
+    // takes the next preset's value. Setting .value fires no event, so only the admin does.
+    const signInSetByUser = {};
+    SIGN_IN_FIELDS.forEach(function (name) {
+      const input = field(name);
+      if (!input) return;
+      const mark = function () { signInSetByUser[name] = true; };
+      input.addEventListener("input", mark);
+      input.addEventListener("change", mark);
+    });
+    function fillSignIn(preset) {
+      const values = preset.sign_in || {};
+      Object.keys(values).forEach(function (name) {
+        const input = field(name);
+        if (input && !signInSetByUser[name]) input.value = values[name];
+      });
+      document.dispatchEvent(new CustomEvent(SIGN_IN_EVENT));
+    }
 
     // The login note of the chosen provider, shown in the picker's own help text.
     let note = document.getElementById("id_preset_helptext");
@@ -113,6 +137,7 @@
         security.value = preset.security;
         portTypedByUser = false;
       }
+      fillSignIn(preset);
       if (username && !username.value) {
         if (preset.username_rule === "address" && fromEmail && fromEmail.value) {
           username.value = fromEmail.value;
@@ -147,6 +172,45 @@
       showNote(presets[event.detail]);
       showRegions(presets[event.detail]);
     });
+  });
+
+  // Only the chosen sign-in method's fields: its fieldsets (classes set in the admin's
+  // fieldsets), the tenant for Microsoft, the endpoints for another provider, and the client
+  // secret's hint for app-only or a connected account. Hidden fields keep their values.
+  ready(function () {
+    const field = function (name) { return document.getElementById("id_" + name); };
+    const method = field("auth_method");
+    if (!method) return;
+    const provider = field("oauth_provider"), grant = field("oauth_grant");
+    const secret = field("oauth_client_secret");
+    const secretHelp = document.getElementById("id_oauth_client_secret_helptext");
+    const tenantInput = field("oauth_tenant");
+    const tenantRow = tenantInput && tenantInput.closest(".form-row");
+
+    function showAll(selector, visible) {
+      document.querySelectorAll(selector).forEach(function (element) { element.hidden = !visible; });
+    }
+
+    function update() {
+      const oauth2 = method.value === "oauth2";
+      const providerValue = provider ? provider.value : "";
+      showAll("fieldset.smtpconfig-for-password", method.value === "password");
+      showAll("fieldset.smtpconfig-for-oauth2", oauth2);
+      showAll("fieldset.smtpconfig-for-custom", oauth2 && providerValue === "custom");
+      // The saved profile's "OAuth2 account" panel (Connect account) goes with the method.
+      showAll("#smtpconfig-oauth", oauth2);
+      if (tenantRow) tenantRow.hidden = providerValue !== "microsoft";
+      if (secret && secretHelp && grant) {
+        const hint = secret.getAttribute("data-help-" + grant.value);
+        if (hint) secretHelp.textContent = hint;
+      }
+    }
+
+    [method, provider, grant].forEach(function (input) {
+      if (input) input.addEventListener("change", update);
+    });
+    document.addEventListener(SIGN_IN_EVENT, update);
+    update();
   });
 
   // "Detect settings": candidates for the sender address, shown in the page; "Use these
