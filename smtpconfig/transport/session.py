@@ -155,7 +155,9 @@ def open_session(
             _log_in_step(client, settings, recorder, may_refuse=False)
     except BaseException as exc:
         if client is not None:
-            _close(client, client.sock, polite=_session_stands(exc))
+            # A token that could not be had after a refusal leaves the SMTP session standing.
+            stands = _session_stands(exc) or getattr(exc, "step", None) == Step.TOKEN
+            _close(client, client.sock, polite=stands)
         raise
     return client
 
