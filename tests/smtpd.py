@@ -113,12 +113,23 @@ class PasswordAuthenticator:
 class OAuth2Handler(RecordingHandler):
     """A :class:`RecordingHandler` that also takes AUTH XOAUTH2 (SASL, as Google and
     Microsoft do): a known user with their token logs in; anything else gets the JSON
-    error challenge, then ``535 5.7.8`` once the client answers it."""
+    error challenge, then ``failure_reply`` (Google's ``535 5.7.8`` unless told) once the
+    client answers it. With ``close_on_failure`` the server hangs up after refusing (as
+    some do), so the client must connect again."""
 
-    def __init__(self, tokens: dict[str, str]):
+    def __init__(
+        self,
+        tokens: dict[str, str],
+        *,
+        failure_reply: str = "535 5.7.8 Username and Password not accepted (XOAUTH2)",
+        close_on_failure: bool = False,
+    ):
         super().__init__()
         self.tokens = tokens
+        self.failure_reply = failure_reply
+        self.close_on_failure = close_on_failure
         self.attempts: list[str] = []  # the user names that tried
+        self.refused = 0  # how many logins were refused
 
     async def auth_XOAUTH2(self, server, args):  # noqa: N802 (aiosmtpd's hook name)
         try:
@@ -130,12 +141,13 @@ class OAuth2Handler(RecordingHandler):
         self.attempts.append(user)
         if self.tokens.get(user) == token:
             return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        self.refused += 1
         await server.challenge_auth('{"status":"401","schemes":"bearer","scope":"mail"}')
-        return AuthResult(
-            success=False,
-            handled=False,
-            message="535 5.7.8 Username and Password not accepted (XOAUTH2)",
-        )
+        if self.close_on_failure:
+            await server.push(self.failure_reply)
+            server.transport.close()
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False, message=self.failure_reply)
 
 
 @dataclass

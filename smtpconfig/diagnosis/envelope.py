@@ -11,11 +11,15 @@ from .base import (
     Diagnosis,
     auth_required,
 )
+from .signin import send_as_denied
 
 
 def mail(exc, code, reply, settings, failure) -> Diagnosis:
     if NEEDS_AUTH.search(reply) or code == 530:
         return auth_required(code, reply)
+    denied = send_as_denied(code, reply, settings)
+    if denied:
+        return denied
     match = known_error_for(settings.host, f"{code} {reply}", field="from_email")
     if match:
         preset, known = match
@@ -68,6 +72,9 @@ def rcpt(exc, code, reply, settings, failure) -> Diagnosis:
 
 
 def data(exc, code, reply, settings, failure) -> Diagnosis:
+    denied = send_as_denied(code, reply, settings)
+    if denied:
+        return denied
     if code == 552 or "5.3.4" in reply:
         return Diagnosis(
             code="message_too_large",

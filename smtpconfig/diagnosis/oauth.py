@@ -25,6 +25,22 @@ def token(exc, code, reply, settings, failure) -> Diagnosis:
             temporary=True,
         )
     said = {"endpoint": endpoint, "error": str(exc)}
+    if exc.error == "insufficient_scope":
+        # Said by the transport, not the endpoint: the token lacks the scope to send mail.
+        return Diagnosis(
+            code="oauth_scope_missing",
+            problem=_(
+                "%(endpoint)s gave an access token without the permission to send mail "
+                "(%(description)s): the app lacks the SMTP permission."
+            )
+            % {"endpoint": endpoint, "description": exc.description},
+            fix=_(
+                "Add the SMTP permission to the app at the provider (Microsoft: SMTP.Send, "
+                "delegated, with admin consent; Google: the https://mail.google.com/ scope), "
+                "allow it when signing in, then connect the account again."
+            ),
+            field="oauth_account",
+        )
     if exc.error == "invalid_grant":
         return Diagnosis(
             code="oauth_invalid_grant",

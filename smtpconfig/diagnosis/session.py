@@ -10,14 +10,16 @@ from django.utils.translation import gettext as _
 from ..exceptions import (
     PasswordMissing,
     PlaintextAuthRefused,
+    TokenMissing,
 )
 from ..providers.presets import known_error_for
-from ..transport.settings import Security
+from ..transport.settings import LoginMethod, Security
 from .base import (
     NEEDS_TLS,
     Diagnosis,
 )
 from .general import temporary
+from .signin import login_refused, token_refused
 
 
 def ehlo(exc, code, reply, settings, failure) -> Diagnosis:
@@ -97,9 +99,20 @@ def auth(exc, code, reply, settings, failure) -> Diagnosis:
             fix=_("Enter the password, or clear the user name if the server needs no login."),
             field="password",
         )
+    if isinstance(exc, TokenMissing):
+        return Diagnosis(
+            code="oauth_not_connected",
+            problem=_("OAuth2 is chosen, but no account is connected to this profile yet."),
+            fix=_("Connect the account (the “Connect account” button), then test again."),
+            field="oauth_account",
+        )
     if code is not None and 400 <= code < 500:
         return temporary(code, reply)
-    match = known_error_for(settings.host, f"{code} {reply}")
+    oauth = settings.login_method == LoginMethod.OAUTH2
+    known = login_refused(code, reply, settings)
+    if known:
+        return known
+    match = None if oauth else known_error_for(settings.host, f"{code} {reply}")
     if match:
         preset, known = match
         return Diagnosis(
@@ -117,6 +130,17 @@ def auth(exc, code, reply, settings, failure) -> Diagnosis:
             field="security",
             suggestion=Security.STARTTLS,
         )
+    if code is None and oauth:
+        return Diagnosis(
+            code="xoauth2_not_offered",
+            problem=_("The server does not offer OAuth2 sign-in (AUTH XOAUTH2): %(error)s.")
+            % {"error": failure.detail},
+            fix=_(
+                "Check the server name: OAuth2 sign-in works with the providers' own "
+                "submission servers. For this server, choose password sign-in."
+            ),
+            field="auth_method",
+        )
     if code is None:
         return Diagnosis(
             code="auth_mechanism_unsupported",
@@ -128,6 +152,8 @@ def auth(exc, code, reply, settings, failure) -> Diagnosis:
             ),
             field="username",
         )
+    if oauth:
+        return token_refused(code, reply, settings)
     return Diagnosis(
         code="auth_failed",
         problem=_("The server rejected the user name or password (%(code)s %(reply)s).")

@@ -33,14 +33,16 @@ from ..exceptions import (
     SMTPProtocolError,
     StartTLSNotOffered,
     TokenMissing,
+    TokenRefused,
 )
 from .clients import SessionSMTP
 from .deadline import Budget, conversation_budget, guarded
 from .network import connect, resolve
+from .scopes import missing_scopes
 from .settings import ConnectionSettings, LoginMethod, Security
 from .steps import Step, StepFailed, reply_text
 from .tls import client_context, new_client_context
-from .tokens import cached_token, fetch_token
+from .tokens import cached_token, fetch_token, forget_token
 
 
 @dataclass
@@ -122,16 +124,49 @@ def open_session(
     Raises :class:`StepFailed` (with nothing left open) when a step fails.
     ``budget`` bounds the whole opening; without one, each wait is bounded
     by the timeout and the client starts a budget of its own on connecting.
+
+    An OAuth2 token kept from before that the server refuses is forgotten, a
+    new one is asked for (a Token step again) and the login tried once more:
+    on the same connection (a refused AUTH leaves the session usable, RFC 4954
+    section 4), or on a new one if the server has closed it.
     """
     recorder = recorder or Recorder()
-    host, port = settings.connect_host, settings.port
     timeout = float(settings.timeout) if settings.timeout else None
     if budget is None:
         budget = Budget.start(conversation_budget(timeout), "connect")
 
+    kept = False
     if settings.logs_in and settings.login_method == LoginMethod.OAUTH2:
-        settings = _with_token(settings, recorder, _within(budget, timeout))
+        settings, kept = _with_token(settings, recorder, _within(budget, timeout))
 
+    client = _connect(settings, recorder, budget, timeout)
+    if not settings.logs_in:
+        return client
+    try:
+        refused = _log_in_step(client, settings, recorder, may_refuse=kept)
+        if refused is not None:
+            settings, _kept = _with_token(
+                settings, recorder, _within(budget, timeout), refused=refused
+            )
+            if not _still_open(client):
+                _close(client, client.sock, polite=False)
+                client = None
+                client = _connect(settings, recorder, budget, timeout)
+            _log_in_step(client, settings, recorder, may_refuse=False)
+    except BaseException as exc:
+        if client is not None:
+            # A token that could not be had after a refusal leaves the SMTP session standing.
+            stands = _session_stands(exc) or getattr(exc, "step", None) == Step.TOKEN
+            _close(client, client.sock, polite=stands)
+        raise
+    return client
+
+
+def _connect(
+    settings: ConnectionSettings, recorder: Recorder, budget: Budget, timeout: float | None
+) -> smtplib.SMTP:
+    """Resolve ► connect ► TLS ► EHLO (► STARTTLS): a client ready to log in."""
+    host, port = settings.connect_host, settings.port
     with recorder.step(Step.RESOLVE) as note:
         addresses = resolve(host, port, _within(budget, timeout))
         shown = list(dict.fromkeys(str(address[4][0]) for address in addresses))
@@ -184,12 +219,6 @@ def open_session(
                 note.detail = recorder.tls_established(client.sock)
                 client.ehlo()
                 recorder.greeted(client)
-
-        if settings.logs_in:
-            with recorder.step(Step.AUTH) as note:
-                code, reply = log_in(client, settings)
-                note.reply_code, note.reply = code, reply_text(reply)
-                note.detail = recorder.logged_in(client, settings.username)
     except BaseException as exc:
         # Half-way open is not open: nothing is left behind for the caller to close.
         _close(client, sock, polite=_session_stands(exc))
@@ -197,26 +226,92 @@ def open_session(
     return client
 
 
-def _with_token(settings: ConnectionSettings, recorder: Recorder, wait) -> ConnectionSettings:
-    """``settings`` with an access token: given, cached, or asked of the token endpoint in
-    a step of its own, before any connection to the mail server."""
+def _log_in_step(
+    client: smtplib.SMTP, settings: ConnectionSettings, recorder: Recorder, *, may_refuse: bool
+) -> smtplib.SMTPAuthenticationError | None:
+    """The Authentication step. With ``may_refuse`` (a token kept from before), a refusal
+    that a new token may cure ends the step and is returned instead of raised."""
+    with recorder.step(Step.AUTH) as note:
+        try:
+            code, reply = log_in(client, settings)
+        except smtplib.SMTPAuthenticationError as exc:
+            if not (may_refuse and _token_may_be_stale(exc)):
+                raise
+            note.reply_code, note.reply = exc.smtp_code, reply_text(exc.smtp_error)
+            note.detail = _(
+                "the server refused the token kept from before (%(code)s %(reply)s); "
+                "asking for a new one"
+            ) % {"code": note.reply_code, "reply": note.reply}
+            return exc
+        note.reply_code, note.reply = code, reply_text(reply)
+        note.detail = recorder.logged_in(client, settings.username)
+    return None
+
+
+def _token_may_be_stale(exc: smtplib.SMTPAuthenticationError) -> bool:
+    """Whether a new token may succeed where this refusal of a kept one failed: a 535 or
+    534, except Microsoft's 5.7.139 (SMTP AUTH is off: no token can help)."""
+    return exc.smtp_code in (534, 535) and "5.7.139" not in reply_text(exc.smtp_error)
+
+
+def _still_open(client: smtplib.SMTP) -> bool:
+    """Whether the server still listens after refusing a login (some close the session)."""
+    if client.sock is None:
+        return False
+    try:
+        code, _reply = client.noop()
+    except (OSError, smtplib.SMTPException):
+        return False
+    return code == 250
+
+
+def _with_token(
+    settings: ConnectionSettings,
+    recorder: Recorder,
+    wait,
+    *,
+    refused: smtplib.SMTPAuthenticationError | None = None,
+) -> tuple[ConnectionSettings, bool]:
+    """``settings`` with an access token (given, cached, or asked of the token endpoint in
+    a step of its own, before any connection to the mail server), and whether it is one
+    kept from before. After the server ``refused`` a kept token, it is forgotten and a
+    new one asked for.
+
+    A token whose granted scope lacks the scope to send mail fails this step: the
+    server would refuse it without saying why.
+    """
     request = settings.oauth_request
-    if settings.oauth_token or request is None:
-        return settings
+    if request is None or (settings.oauth_token and refused is None):
+        return settings, False
     with recorder.step(Step.TOKEN) as note:
+        if refused is not None:
+            forget_token(request)
         token = cached_token(request)
-        fetched = token is None
-        if fetched:
+        kept = token is not None
+        if not kept:
             token = fetch_token(request, wait)
-        note.detail = (
-            _("new token from %(endpoint)s, valid for %(minutes)s more minutes")
-            if fetched
-            else _("token from %(endpoint)s kept from before, valid for %(minutes)s more minutes")
-        ) % {
-            "endpoint": urllib.parse.urlsplit(request.token_url).netloc,
-            "minutes": token.expires_in // 60,
-        }
-    return settings.replace(oauth_token=token.access_token)
+        endpoint = urllib.parse.urlsplit(request.token_url).netloc
+        missing = missing_scopes(request.scope, token.scope)
+        if missing:
+            forget_token(request)  # asked for again next time: consent may be granted by then
+            raise TokenRefused(
+                "insufficient_scope",
+                _("granted %(granted)s; missing %(missing)s")
+                % {"granted": token.scope, "missing": " ".join(missing)},
+            )
+        if refused is not None:
+            detail = _(
+                "the token kept from before was refused: new token from %(endpoint)s, valid "
+                "for %(minutes)s more minutes"
+            )
+        elif kept:
+            detail = _(
+                "token from %(endpoint)s kept from before, valid for %(minutes)s more minutes"
+            )
+        else:
+            detail = _("new token from %(endpoint)s, valid for %(minutes)s more minutes")
+        note.detail = detail % {"endpoint": endpoint, "minutes": token.expires_in // 60}
+    return settings.replace(oauth_token=token.access_token), kept
 
 
 def log_in(client: smtplib.SMTP, settings: ConnectionSettings) -> tuple[int, bytes]:
@@ -253,7 +348,7 @@ def _session_stands(exc: BaseException) -> bool:
     )
 
 
-def _close(client: smtplib.SMTP | None, sock: socket.socket, *, polite: bool) -> None:
+def _close(client: smtplib.SMTP | None, sock: socket.socket | None, *, polite: bool) -> None:
     """End the session: QUIT where the server still listens, then close the socket."""
     if client is not None and polite:
         with contextlib.suppress(OSError, smtplib.SMTPException):
@@ -261,7 +356,8 @@ def _close(client: smtplib.SMTP | None, sock: socket.socket, *, polite: bool) ->
     with contextlib.suppress(OSError):
         if client is not None:
             client.close()
-        sock.close()
+        if sock is not None:
+            sock.close()
 
 
 __all__ = [
