@@ -119,6 +119,16 @@ def test_an_outlook_com_mx_is_named_as_outlook_com(own_server, mx_dns):
     assert "Outlook.com" in warning.msg and "September 2024" in warning.msg
 
 
+def test_switching_a_profile_found_by_its_outlook_com_mx_chooses_the_consumers_tenant(
+    admin_client, own_server, mx_dns
+):
+    profile = own_server("personal.test")
+    url = reverse("admin:smtpconfig_smtpprofile_switch_oauth2", args=[profile.pk])
+    form = admin_client.get(url).context["adminform"].form
+    assert form["auth_method"].value() == "oauth2"
+    assert form["oauth_tenant"].value() == "consumers"
+
+
 def test_an_outlook_com_domain_is_named_without_asking_dns(own_server):
     # No zone: the conftest's DNS server answers NXDOMAIN for everything.
     own_server("outlook.com", host="smtp.outlook.com")

@@ -30,7 +30,7 @@ from ..forms import CandidateSettingsForm
 from ..models import Security
 from ..providers.discovery import discover
 from ..providers.oauth import OAuthGrant, OAuthProvider
-from ..providers.presets import preset_for_host
+from ..providers.readiness import microsoft_service
 from ..tester import not_recorded_message, record_outcome, run_test
 from ..transport.settings import LoginMethod
 from . import ratelimit
@@ -366,9 +366,10 @@ class SwitchToOAuthView:
 
 
 def oauth_settings_for(profile) -> dict:
-    """OAuth2 settings that fit the profile's provider (Outlook.com: the consumers tenant)."""
-    preset = preset_for_host(profile.host)
-    tenant = "consumers" if preset is not None and preset.key == "outlook" else "organizations"
+    """OAuth2 settings that fit the profile's provider (Outlook.com, by its host or its
+    domain's MX: the consumers tenant)."""
+    service, _domain = microsoft_service(profile)
+    tenant = "consumers" if service == "outlook" else "organizations"
     return {
         "auth_method": LoginMethod.OAUTH2,
         "oauth_provider": OAuthProvider.MICROSOFT,
