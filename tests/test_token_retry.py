@@ -100,6 +100,11 @@ def test_a_server_that_hangs_up_after_refusing_gets_a_new_connection(token_endpo
     names = [step.name for step in report.steps]
     assert names[names.index("token", 1) :][:5] == ["token", "resolve", "connect", "ehlo", "auth"]
     assert handler.attempts == [USER, USER] and len(server.messages) == 1
+    # The transcript shows both connections, one after the other.
+    assert "-- new connection --" in report.transcript
+    first, second = "\n".join(report.transcript).split("-- new connection --")
+    assert "C: AUTH XOAUTH2 ****" in first and "C: AUTH XOAUTH2 ****" in second
+    assert "queued" in second and "queued" not in first
     shown = str(report.as_dict())
     assert OLD not in shown and NEW not in shown
 

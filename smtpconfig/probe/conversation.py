@@ -22,7 +22,11 @@ from django.utils.translation import gettext as _
 
 from ..diagnosis import diagnose
 from ..exceptions import MessageTooLarge, RecipientRefused, ReplyTooLong, SMTPProtocolError
-from ..transport.clients import PreconnectedSMTP
+from ..transport.clients import (
+    MAX_TRANSCRIPT_ENTRIES,
+    TRANSCRIPT_CUT,
+    PreconnectedSMTP,
+)
 from ..transport.deadline import Budget, conversation_budget, guarded
 from ..transport.network import addrinfo, connect, resolve
 from ..transport.session import Recorder, StepNote, open_session
@@ -42,6 +46,10 @@ def _capabilities(client: smtplib.SMTP) -> list[str]:
     )
 
 
+#: Between two connections' transcripts (a login retried on a new connection).
+RECONNECTED = "-- new connection --"
+
+
 class ProbeRecorder(Recorder):
     """Times each step and keeps what it found in ``report``; records a transcript."""
 
@@ -49,10 +57,29 @@ class ProbeRecorder(Recorder):
 
     def __init__(self, report: ProbeReport):
         self.report = report
-        self.client: smtplib.SMTP | None = None
+        #: Every client of the conversation, oldest first (a login retried with a fresh
+        #: token may reconnect); kept for their transcripts, also when the session fails.
+        self.clients: list[smtplib.SMTP] = []
+
+    @property
+    def client(self) -> smtplib.SMTP | None:
+        return self.clients[-1] if self.clients else None
 
     def attached(self, client: smtplib.SMTP) -> None:
-        self.client = client  # kept for its transcript, also when the session fails
+        self.clients.append(client)
+
+    def transcript(self) -> tuple[list[str], bool]:
+        """The transcripts of every connection, one after the other, and whether cut."""
+        entries: list[str] = []
+        cut = False
+        for number, client in enumerate(self.clients):
+            if number:
+                entries.append(RECONNECTED)
+            entries.extend(getattr(client, "transcript", []))
+            cut = cut or bool(getattr(client, "transcript_cut", False))
+        if len(entries) > MAX_TRANSCRIPT_ENTRIES:
+            entries, cut = entries[: MAX_TRANSCRIPT_ENTRIES - 1] + [TRANSCRIPT_CUT], True
+        return entries, cut
 
     @contextlib.contextmanager
     def step(self, step: Step) -> Iterator[StepNote]:
@@ -156,9 +183,8 @@ def run_probe(settings: ConnectionSettings, recipient: str, *, send: bool = True
     finally:
         if client is not None:
             _end(client, report)
-        if recorder.client is not None:
-            report.transcript = list(getattr(recorder.client, "transcript", []))
-            report.cut = recorder.client.transcript_cut
+        if recorder.clients:
+            report.transcript, report.cut = recorder.transcript()
         report.cut = report.cut or isinstance(report.exception, ReplyTooLong)
         report.duration = time.perf_counter() - started
     return report
