@@ -178,7 +178,7 @@ class OAuthError(Exception):
         self.error, self.description, self.status, self.basic = error, description, status, basic
 
 
-@dataclass
+@dataclass(repr=False)
 class OAuthServer:
     """The running server: its URLs, its settings (change them at any time), its records."""
 
@@ -212,6 +212,9 @@ class OAuthServer:
 
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _refresh_gate: threading.Barrier | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:  # short, and without the tokens it holds
+        return f"<OAuthServer {self.root}>"
 
     # Where things are.
 
@@ -316,7 +319,9 @@ class OAuthServer:
         client = self.clients.get(client_id)
         if client is None:
             raise OAuthError("invalid_client", "unknown client", 401, basic)
-        if not client.public and not secrets.compare_digest(secret, client.secret):
+        if not client.public and not secrets.compare_digest(
+            secret.encode(), client.secret.encode()
+        ):
             raise OAuthError("invalid_client", "client authentication failed", 401, basic)
         return client, method
 
@@ -425,7 +430,12 @@ class OAuthServer:
 
     def start_device_flow(self, form: dict, authorization: str | None) -> dict:
         with self.lock:
-            client, _method = self._authenticate(form, authorization)
+            # As at Microsoft and Google, the device authorization endpoint needs only the
+            # client id; a confidential client proves itself when it polls for the token.
+            if authorization or form.get("client_secret"):
+                client, _method = self._authenticate(form, authorization)
+            elif (client := self.clients.get(form.get("client_id", ""))) is None:
+                raise OAuthError("invalid_client", "unknown client", 401)
             letters = "BCDFGHJKLMNPQRSTVWXZ"
             user_code = "".join(secrets.choice(letters) for _ in range(8))
             user_code = f"{user_code[:4]}-{user_code[4:]}"
