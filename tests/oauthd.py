@@ -195,6 +195,9 @@ class OAuthServer:
     device_interval: int = 1
     #: False: no refresh token with the access token (a scope without offline access).
     issue_refresh_tokens: bool = True
+    #: True: every refresh gives a new refresh token and spends the old one (Microsoft);
+    #: False: the refresh token stays the same and keeps working (Google).
+    rotate_refresh_tokens: bool = True
     #: Polls of a device code closer together than this get slow_down (None: the
     #: announced interval); after a slow_down the client must wait 5 s more (RFC 8628).
     min_poll_interval: float | None = None
@@ -305,17 +308,16 @@ class OAuthServer:
     def _authenticate(self, form: dict, authorization: str | None) -> tuple[Client, str]:
         """The client of a request and how it authenticated ("basic", "post" or "none"):
         HTTP Basic or the form (RFC 6749 section 2.3.1)."""
-        basic = bool(authorization and authorization.lower().startswith("basic "))
+        method = _client_auth_method(form, authorization)
+        basic = method == "basic"
         if basic:
             try:
                 decoded = base64.b64decode(authorization.split(" ", 1)[1]).decode("utf-8")
                 client_id, secret = (urllib.parse.unquote_plus(p) for p in decoded.split(":", 1))
             except (ValueError, UnicodeDecodeError):
                 raise OAuthError("invalid_client", "bad Basic credentials", 401, True) from None
-            method = "basic"
         else:
             client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
-            method = "post" if secret else "none"
         client = self.clients.get(client_id)
         if client is None:
             raise OAuthError("invalid_client", "unknown client", 401, basic)
@@ -325,7 +327,11 @@ class OAuthServer:
             raise OAuthError("invalid_client", "client authentication failed", 401, basic)
         return client, method
 
-    def _issue(self, client: Client, user: str | None, scope: str, grant: Grant | None) -> dict:
+    def _issue(
+        self, client: Client, user: str | None, scope: str, grant: Grant | None, refresh=True
+    ) -> dict:
+        """An access token (and, for a person's grant, a refresh token unless ``refresh``
+        is False) as the token endpoint answers it."""
         access = AccessToken(
             self._new_secret("at"),
             client.client_id,
@@ -340,7 +346,7 @@ class OAuthServer:
             "expires_in": self.access_token_lifetime,
             "scope": scope,
         }
-        if grant is not None and self.issue_refresh_tokens:
+        if grant is not None and refresh and self.issue_refresh_tokens:
             refresh = RefreshToken(self._new_secret("rt"), grant)
             self.refresh_tokens[refresh.value] = refresh
             answer["refresh_token"] = refresh.value
@@ -358,9 +364,9 @@ class OAuthServer:
             gate = self._refresh_gate
             gate.wait()  # outside the lock: the others must get here too
         with self.lock:
-            record = {"grant_type": grant_type}
-            self.token_requests.append(record)
-            client, record["client_auth"] = self._authenticate(form, authorization)
+            method = _client_auth_method(form, authorization)
+            self.token_requests.append({"grant_type": grant_type, "client_auth": method})
+            client, _method = self._authenticate(form, authorization)
             if grant_type == "authorization_code":
                 return self._authorization_code(client, form)
             if grant_type == "refresh_token":
@@ -402,6 +408,8 @@ class OAuthServer:
             raise OAuthError("invalid_grant", "the refresh token was revoked")
         if token.spent:
             raise OAuthError("invalid_grant", "the refresh token was already used (rotated)")
+        if not self.rotate_refresh_tokens:
+            return self._issue(client, token.grant.user, token.grant.scope, token.grant, False)
         token.spent = True
         return self._issue(client, token.grant.user, token.grant.scope, token.grant)
 
@@ -492,6 +500,14 @@ class OAuthServer:
                     device.status, device.user = ("approved" if approve else "denied"), user
                     return device
         return None
+
+
+def _client_auth_method(form: dict, authorization: str | None) -> str:
+    """How a request authenticates its client: "basic", "post" (the secret in the form)
+    or "none" (a public client)."""
+    if authorization and authorization.lower().startswith("basic "):
+        return "basic"
+    return "post" if form.get("client_secret") else "none"
 
 
 # The pages a person sees (plain HTML; every value escaped).

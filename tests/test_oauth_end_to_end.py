@@ -11,12 +11,16 @@ own pages and submit their forms.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
+import smtplib
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from io import StringIO
 
 import pytest
@@ -29,7 +33,14 @@ from django.urls import reverse
 from smtpconfig.models import DeliveryLog, SMTPProfile
 
 from .helpers import change_url
-from .oauthd import OAuthError, XOAuth2Handler, consent, enter_user_code, process_time_follows
+from .oauthd import (
+    MICROSOFT_BAD_TOKEN,
+    OAuthError,
+    XOAuth2Handler,
+    consent,
+    enter_user_code,
+    process_time_follows,
+)
 from .oauthd import running_oauth_server as running_oauthd
 from .smtpd import running_smtp_server
 
@@ -353,21 +364,38 @@ def test_smtp_test_reports_the_token_step_then_the_login(profile, oauthd, mail_s
 # The life of a connection: expiry, rotation, revocation.
 
 
-def test_an_expired_access_token_is_refreshed_without_reconnecting(
+def test_an_access_token_is_kept_then_refreshed_when_it_expires_without_reconnecting(
     admin_client, profile, oauthd, mail_server, use_backend
 ):
+    """With a provider that keeps the refresh token (Google), the access token is used
+    until it expires; an hour later (both clocks moved) the refresh token gets a new one."""
+    oauthd.rotate_refresh_tokens = False
     connect_in_admin(admin_client, profile)
+    refresh_token = stored(profile).oauth_refresh_token
     assert send("first") == 1
-    first_token = mail_server.handler.attempts and oauthd.token_requests[-1]
+    assert send("second") == 1  # the same access token, kept
+    assert [r["grant_type"] for r in oauthd.token_requests] == [
+        "authorization_code",
+        "refresh_token",
+    ]
     with process_time_follows(oauthd.clock):
         oauthd.clock.advance(oauthd.access_token_lifetime + 1)
         assert send("an hour later") == 1
-    grants = [r["grant_type"] for r in oauthd.token_requests]
-    assert grants == ["authorization_code", "refresh_token", "refresh_token"], first_token
-    assert [outcome for _user, outcome in mail_server.handler.attempts] == ["ok", "ok"]
-    # Each refresh rotated the refresh token: the stored one is the one still alive.
-    assert stored(profile).oauth_refresh_token == oauthd.live_refresh_tokens(USER)[0]
+    assert [r["grant_type"] for r in oauthd.token_requests][-1] == "refresh_token"
+    assert len(oauthd.token_requests) == 3
+    assert [outcome for _user, outcome in mail_server.handler.attempts] == ["ok"] * 3
+    assert stored(profile).oauth_refresh_token == refresh_token  # no reconnect
+
+
+def test_with_rotation_each_refresh_stores_the_new_refresh_token(
+    admin_client, profile, oauthd, mail_server, use_backend
+):
+    connect_in_admin(admin_client, profile)
+    for subject in ("first", "second"):
+        assert send(subject) == 1
+        assert stored(profile).oauth_refresh_token == oauthd.live_refresh_tokens(USER)[0]
     assert len(oauthd.live_refresh_tokens(USER)) == 1
+    assert [outcome for _user, outcome in mail_server.handler.attempts] == ["ok", "ok"]
 
 
 def test_a_rotated_refresh_token_cannot_be_used_again(profile, oauthd, mail_server, use_backend):
@@ -465,3 +493,79 @@ def test_no_secret_in_any_page_log_transcript_or_database_column(
     assert len(secrets) >= 6  # client secret, code, device code, access and refresh tokens
     leaked = [secret for secret in secrets if secret in everything]
     assert leaked == []
+
+
+# The mail server's modes (what the diagnoses of Microsoft's and Google's replies meet).
+
+
+def xoauth2(server, user: str, token: str) -> list[tuple[int, bytes]]:
+    """AUTH XOAUTH2 by hand with smtplib: each reply, answering a 334 with an empty line."""
+    sasl = base64.b64encode(f"user={user}\x01auth=Bearer {token}\x01\x01".encode()).decode()
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=5) as client:
+        client.ehlo()
+        replies = [client.docmd("AUTH", "XOAUTH2 " + sasl)]
+        if replies[-1][0] == 334:
+            replies.append(client.docmd(""))
+        return replies
+
+
+def live_access_token(oauthd) -> str:
+    return oauthd.token(
+        {
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+        None,
+    )["access_token"]
+
+
+@pytest.mark.parametrize("style", ["microsoft", "google"])
+def test_the_xoauth2_server_takes_only_live_tokens_and_refuses_in_the_providers_words(
+    oauthd, style
+):
+    with running_smtp_server(handler=XOAuth2Handler(oauthd, style=style)) as server:
+        token = live_access_token(oauthd)
+        assert xoauth2(server, USER, token)[0][0] == 235
+        assert xoauth2(server, "stranger@example.com", token)[-1][0] == 535  # not an account
+        oauthd.clock.advance(oauthd.access_token_lifetime)
+        refused = xoauth2(server, USER, token)
+    if style == "microsoft":
+        assert refused == [(535, MICROSOFT_BAD_TOKEN.removeprefix("535 ").encode())]
+    else:
+        (challenge_code, challenge), (code, reply) = refused
+        assert challenge_code == 334
+        assert json.loads(base64.b64decode(challenge))["status"] == "401"
+        assert code == 535 and reply.startswith(b"5.7.8 Username and Password not accepted")
+        assert reply.endswith(b"- gsmtp")
+
+
+def test_the_xoauth2_server_with_smtp_auth_disabled_refuses_even_a_live_token(oauthd):
+    handler = XOAuth2Handler(oauthd, smtp_auth_disabled=True)
+    with running_smtp_server(handler=handler) as server:
+        [(code, reply)] = xoauth2(server, USER, live_access_token(oauthd))
+    assert code == 535 and reply.startswith(b"5.7.139 Authentication unsuccessful")
+    assert b"SmtpClientAuthentication is disabled for the Tenant" in reply
+    assert handler.attempts == [(USER, "disabled")]
+
+
+@pytest.mark.parametrize(
+    ("secret", "status"), [(CLIENT_SECRET, 200), ("wrong", 401)], ids=["right", "wrong"]
+)
+def test_the_token_endpoint_takes_the_client_secret_as_http_basic_too(oauthd, secret, status):
+    """(client_secret_basic: the id and secret form-encoded, then base64, RFC 6749 2.3.1.)"""
+    pair = f"{urllib.parse.quote_plus(CLIENT_ID)}:{urllib.parse.quote_plus(secret)}"
+    request = urllib.request.Request(  # noqa: S310 (oauthd's http:// on 127.0.0.1)
+        oauthd.token_url,
+        data=b"grant_type=client_credentials&scope=.default",
+        headers={"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            answer, code = json.load(response), response.status
+    except urllib.error.HTTPError as error:
+        answer, code = json.load(error), error.code
+        assert error.headers["WWW-Authenticate"].startswith("Basic")
+    assert code == status
+    assert ("access_token" in answer) == (status == 200)
+    assert oauthd.token_requests == [{"grant_type": "client_credentials", "client_auth": "basic"}]
