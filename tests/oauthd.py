@@ -347,9 +347,9 @@ class OAuthServer:
             "scope": scope,
         }
         if grant is not None and refresh and self.issue_refresh_tokens:
-            refresh = RefreshToken(self._new_secret("rt"), grant)
-            self.refresh_tokens[refresh.value] = refresh
-            answer["refresh_token"] = refresh.value
+            new_refresh = RefreshToken(self._new_secret("rt"), grant)
+            self.refresh_tokens[new_refresh.value] = new_refresh
+            answer["refresh_token"] = new_refresh.value
         return answer
 
     def _grant_for(self, user: str, client: Client, scope: str) -> Grant:
@@ -361,8 +361,8 @@ class OAuthServer:
         """Answer a token request, or raise :class:`OAuthError`."""
         grant_type = form.get("grant_type", "")
         if grant_type == "refresh_token" and self._refresh_gate is not None:
-            gate = self._refresh_gate
-            gate.wait()  # outside the lock: the others must get here too
+            self._refresh_gate.wait()  # outside the lock: the others must get here too
+            self._refresh_gate = None  # once: later refreshes are answered at once
         with self.lock:
             method = _client_auth_method(form, authorization)
             self.token_requests.append({"grant_type": grant_type, "client_auth": method})
