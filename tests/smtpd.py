@@ -184,8 +184,9 @@ def running_smtp_server(
     handler = handler or RecordingHandler()
     authenticator = PasswordAuthenticator(users, auth_failure_reply) if users is not None else None
     kwargs = {}
-    if isinstance(handler, OAuth2Handler) and authenticator is None:
-        # XOAUTH2 only (the handler's own mechanism), over plain text too for the tests.
+    if hasattr(handler, "auth_XOAUTH2") and authenticator is None:
+        # XOAUTH2 only (the handler's own mechanism: OAuth2Handler, oauthd.XOAuth2Handler),
+        # over plain text too for the tests.
         kwargs.update(auth_require_tls=auth_require_tls, auth_exclude_mechanism={"LOGIN", "PLAIN"})
     if authenticator:
         kwargs.update(authenticator=authenticator, auth_require_tls=auth_require_tls)
