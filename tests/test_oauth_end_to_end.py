@@ -387,6 +387,35 @@ def test_an_access_token_is_kept_then_refreshed_when_it_expires_without_reconnec
     assert stored(profile).oauth_refresh_token == refresh_token  # no reconnect
 
 
+def test_a_kept_token_the_server_refuses_is_replaced_once_and_the_mail_goes_out(
+    profile, oauthd, mail_server, use_backend
+):
+    """The provider's clock runs ahead of ours (or it revoked the token early): the token
+    the app kept still looks valid to it, the mail server refuses it; the app asks for a
+    new one once and the mail goes out on the same send."""
+    oauthd.rotate_refresh_tokens = False
+    connect_with_device_code(oauthd)
+    assert send("first") == 1
+    oauthd.clock.advance(oauthd.access_token_lifetime + 1)  # only the servers' clock
+    assert send("second") == 1
+    assert [outcome for _user, outcome in mail_server.handler.attempts] == ["ok", "refused", "ok"]
+    assert len(mail_server.messages) == 2
+    assert [r["grant_type"] for r in oauthd.token_requests].count("refresh_token") == 2
+
+
+def test_smtp_auth_disabled_at_microsoft_365_is_diagnosed_with_the_fix(oauthd, db):
+    with running_smtp_server(handler=XOAuth2Handler(oauthd, smtp_auth_disabled=True)) as server:
+        make_profile(oauthd, server)
+        connect_with_device_code(oauthd)
+        status, report = smtp_test()
+    assert status == 1
+    assert report["steps"][-1]["name"] == "auth"
+    assert report["diagnosis"]["code"] == "microsoft365_auth"
+    assert "SmtpClientAuthenticationDisabled" in report["diagnosis"]["fix"]
+    # No token can help: it is not asked for again.
+    assert [r["grant_type"] for r in oauthd.token_requests].count("refresh_token") == 1
+
+
 def test_with_rotation_each_refresh_stores_the_new_refresh_token(
     admin_client, profile, oauthd, mail_server, use_backend
 ):
