@@ -178,3 +178,10 @@ def id_token_account(id_token: str) -> str:
         if isinstance(value, str) and value.strip().isprintable() and value.strip():
             return value.strip()[:254]
     return ""
+
+
+def another_account(account: str, username: str) -> bool:
+    """Whether the provider signed in an ``account`` other than the profile's ``username``
+    (compared without case); the mail server may then refuse to send as the user name
+    (Microsoft: SendAsDenied). False when the account is not known."""
+    return bool(account) and account.casefold() != username.casefold()
