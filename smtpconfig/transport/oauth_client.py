@@ -16,8 +16,10 @@ the life of the process. A public client (no secret) sends its client id only.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
+import urllib.parse
 
 from authlib.common.encoding import urlsafe_b64decode
 from authlib.common.security import generate_token
@@ -39,10 +41,26 @@ def _refused(error=None, description=None, **_ignored) -> TokenRefused:
     return refusal({"error": error, "error_description": description}, 0)
 
 
+@sensitive_variables("client", "pair")
+def _secret_basic(client, method, uri, headers, body):
+    # RFC 6749 section 2.3.1: the id and the secret are each form-urlencoded, then joined
+    # for Basic. Authlib joins them raw as Latin-1, so a secret with ":" would be cut and
+    # one with a character outside Latin-1 could not be sent at all.
+    pair = f"{urllib.parse.quote_plus(client.client_id)}:"
+    pair += urllib.parse.quote_plus(client.client_secret or "")
+    headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("ascii")).decode("ascii")
+    return uri, headers, body
+
+
 class TokenClient(OAuth2Client):
-    """Authlib's OAuth2 client with the app's errors and a stricter reading of answers."""
+    """Authlib's OAuth2 client with the app's errors, RFC 6749's encoding for HTTP Basic
+    client authentication and a stricter reading of answers."""
 
     oauth_error_class = staticmethod(_refused)
+
+    def __init__(self, session, **kwargs):
+        super().__init__(session, **kwargs)
+        self.register_client_auth_method((HTTP_BASIC, _secret_basic))
 
     def parse_response_token(self, resp):
         """The token answer, or :class:`TokenRefused`: the error stated, else ``http_<status>``
