@@ -282,8 +282,8 @@ def test_the_callback_names_the_connected_account(
 def test_a_callback_without_a_code_asks_nothing_and_changes_nothing(
     admin_client, profile, endpoint
 ):
-    page = connect(admin_client, profile)
-    assert "has no authorization code" in page
+    assert "has no authorization code" in connect(admin_client, profile)
+    assert "has no authorization code" in connect(admin_client, profile, code="")
     assert endpoint.requests == []
     assert SMTPProfile.objects.get(pk=profile.pk).oauth_refresh_token == ""
 

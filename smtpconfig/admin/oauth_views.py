@@ -168,6 +168,8 @@ class OAuthCallbackView:
             # The state was checked above, against this session's; Authlib reads the code.
             answer = parse_authorization_code_response(request.get_full_path(), state=state)
         except OAuth2Error:
+            answer = {}
+        if not answer.get("code"):
             admin.message_user(
                 request,
                 _(
