@@ -115,6 +115,14 @@ def test_a_public_client_sends_its_client_id_only_and_is_not_retried(endpoint):
     assert endpoint.authorizations == [""]
 
 
+def test_a_refresh_without_a_refresh_token_is_the_endpoints_to_refuse(endpoint):
+    endpoint.answer = (400, {"error": "invalid_request", "error_description": "no token"})
+    with pytest.raises(TokenRefused, match="invalid_request"):
+        fetch_token(TokenRequest(endpoint.url, "client-1", client_secret="s"), 5)
+    [form] = endpoint.requests
+    assert form["grant_type"] == "refresh_token" and "refresh_token" not in form
+
+
 # Answers read in our words.
 
 

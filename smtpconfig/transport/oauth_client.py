@@ -62,6 +62,7 @@ class TokenClient(OAuth2Client):
         super().__init__(session, **kwargs)
         self.register_client_auth_method((HTTP_BASIC, _secret_basic))
 
+    @sensitive_variables("data", "token")
     def parse_response_token(self, resp):
         """The token answer, or :class:`TokenRefused`: the error stated, else ``http_<status>``
         for an answer that is not a 200 with an access token."""
@@ -126,6 +127,7 @@ def request_token(
             client_secret=client_secret or None,
             token_endpoint_auth_method=method,
             scope=scope or None,
+            token={},  # none yet; Authlib looks in it for a refresh token not given
         )
         try:
             if grant_type == "refresh_token":
@@ -177,6 +179,7 @@ def authorization_url(
     return url
 
 
+@sensitive_variables("id_token", "payload")
 def id_token_account(id_token: str) -> str:
     """The account an OpenID Connect ID token names (``email``, ``preferred_username`` or
     ``upn``), '' when it names none or cannot be read.

@@ -99,6 +99,7 @@ class Token:
         return max(0, int(self.expires_at - time.time()))
 
     @classmethod
+    @sensitive_variables("data")
     def from_response(cls, data: dict) -> Token:
         """The token from a token endpoint's answer (3600 s when it states no lifetime)."""
         try:
