@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from authlib.oauth2.auth import ClientAuth
 from django.utils.translation import gettext as _
@@ -28,7 +28,7 @@ __all__ = ["DEVICE_CODE_GRANT", "DeviceCode", "Pending", "poll", "start", "wait_
 class DeviceCode:
     """What the person is shown, and what the app polls with."""
 
-    device_code: str
+    device_code: str = field(repr=False)  # a credential until it expires
     user_code: str
     verification_uri: str
     expires_in: int
@@ -36,6 +36,7 @@ class DeviceCode:
     message: str = ""
 
 
+@sensitive_variables("response", "data")
 def start(device_code_url: str, client_id: str, scope: str, timeout: float) -> DeviceCode:
     """Ask the provider for a code for the person to enter (RFC 8628 section 3.1), as a
     public client: its client id, no secret."""
@@ -63,7 +64,7 @@ class Pending(Exception):
         self.interval = interval
 
 
-@sensitive_variables("client_secret", "data")
+@sensitive_variables("code", "client_secret", "data")
 def poll(
     code: DeviceCode,
     *,
@@ -96,6 +97,7 @@ def poll(
     return Token.from_response(data)
 
 
+@sensitive_variables("code", "client_secret")
 def wait_for_token(
     code: DeviceCode,
     *,
