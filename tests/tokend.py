@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass
 class TokenEndpoint:
-    """What the endpoint answers (``answer``: status and JSON) and the forms it received."""
+    """What the endpoint answers (``answer``: status and JSON, or bytes sent as they are)
+    and the forms it received."""
 
     url: str
     answer: tuple[int, dict] = (200, {"access_token": "at-1", "expires_in": 3600})
@@ -22,6 +23,11 @@ class TokenEndpoint:
     scripted: dict[str, list[tuple[int, dict]]] = field(default_factory=dict)
     #: The root of the endpoint's URLs (``url`` is root + "/token").
     root: str = ""
+    #: Demand HTTP Basic client authentication (client_secret_basic): a request without it
+    #: is answered 401 invalid_client, like a server with only RFC 6749's must-have method.
+    require_basic: bool = False
+    #: The Authorization header of each request ('' when none), in order.
+    authorizations: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -38,12 +44,16 @@ def running_token_endpoint(context: ssl.SSLContext):
                 if self.path != "/token"
                 else {key: values[0] for key, values in form.items()}
             )
+            authorization = self.headers.get("Authorization") or ""
+            endpoint.authorizations.append(authorization)
             queue = endpoint.scripted.get(self.path)
-            if queue:
+            if endpoint.require_basic and not authorization.startswith("Basic "):
+                status, data = 401, {"error": "invalid_client", "error_description": "Basic"}
+            elif queue:
                 status, data = queue.pop(0) if len(queue) > 1 else queue[0]
             else:
                 status, data = endpoint.answer
-            body = json.dumps(data).encode()
+            body = data if isinstance(data, bytes) else json.dumps(data).encode()  # bytes: raw
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

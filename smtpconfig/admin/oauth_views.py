@@ -4,20 +4,20 @@
 with a single-use ``state`` (kept in their session, bound to the profile)
 and a PKCE S256 challenge; the provider sends them back to the callback,
 which checks the state, trades the code for tokens at the token endpoint
-(through the network policy) and stores the refresh token, sealed. A wrong
-or replayed state, a code for another profile, or an error from the
-provider (``access_denied``...) is refused with a message and changes
-nothing.
+(Authlib's client, through the network policy) and stores the refresh token,
+sealed. A wrong or replayed state, a code for another profile, or an error
+from the provider (``access_denied``...) is refused with a message and
+changes nothing. The message names the account the provider signed in (from
+the ID token, when one comes back) and warns when it is not the profile's
+user name.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
 import time
-import urllib.parse
 
+from authlib.oauth2.base import OAuth2Error
+from authlib.oauth2.rfc6749.parameters import parse_authorization_code_response
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
@@ -29,8 +29,9 @@ from django.views.decorators.debug import sensitive_variables
 from ..conf import get_setting
 from ..exceptions import SMTPConfigImproperlyConfigured, TokenRefused
 from ..providers.oauth import OAuthGrant, OAuthProvider
+from ..transport import oauth_client
 from ..transport.settings import LoginMethod
-from ..transport.tokens import post_form, read_json
+from ..transport.tokens import Token
 from .views import editable_profile
 
 _SESSION_KEY = "smtpconfig_oauth_states"
@@ -48,11 +49,24 @@ def redirect_uri(model_admin, request) -> str:
     return base + path if base else request.build_absolute_uri(path)
 
 
-def _pkce() -> tuple[str, str]:
-    """A PKCE verifier and its S256 challenge (RFC 7636), from the standard library."""
-    verifier = secrets.token_urlsafe(64)
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+def connected_message(profile, token: Token) -> str:
+    """What to tell the administrator once ``profile``'s account is connected: the account
+    the provider signed in, and a warning when it is not the profile's user name."""
+    if oauth_client.another_account(token.account, profile.username):
+        said = {"name": profile.name, "user": profile.username, "account": token.account}
+        return (
+            _(
+                "The account is connected, but the provider signed in %(account)s while "
+                "“%(name)s” sends as %(user)s: the mail server may refuse to send as %(user)s "
+                "(Microsoft: SendAsDenied). Sign in as %(user)s, or change the user name, and "
+                "test it."
+            )
+            % said
+        )
+    return _("The account is connected: “%(name)s” signs in as %(user)s. Test it now.") % {
+        "name": profile.name,
+        "user": token.account or profile.username,
+    }
 
 
 class ConnectAccountView:
@@ -83,8 +97,8 @@ class ConnectAccountView:
                 messages.ERROR,
             )
             return HttpResponseRedirect(change)
-        state = secrets.token_urlsafe(32)
-        verifier, challenge = _pkce()
+        state = oauth_client.new_state()
+        verifier = oauth_client.new_code_verifier()
         now = time.time()
         states = {
             key: value
@@ -93,21 +107,22 @@ class ConnectAccountView:
         }
         states[state] = {"profile": profile.pk, "verifier": verifier, "at": now}
         request.session[_SESSION_KEY] = states
-        query = {
-            "client_id": profile.oauth_client_id,
-            "response_type": "code",
-            "redirect_uri": redirect_uri(admin, request),
-            "scope": found.scope,
-            "state": state,
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "prompt": "consent",
-        }
+        extra = {"prompt": "consent"}
         if profile.oauth_provider == OAuthProvider.GOOGLE:
-            query["access_type"] = "offline"  # Google gives a refresh token only then
+            extra["access_type"] = "offline"  # Google gives a refresh token only then
         if profile.username:
-            query["login_hint"] = profile.username
-        return HttpResponseRedirect(f"{found.authorize_url}?{urllib.parse.urlencode(query)}")
+            extra["login_hint"] = profile.username
+        return HttpResponseRedirect(
+            oauth_client.authorization_url(
+                found.authorize_url,
+                client_id=profile.oauth_client_id,
+                redirect_uri=redirect_uri(admin, request),
+                scope=found.scope,
+                state=state,
+                code_verifier=verifier,
+                **extra,
+            )
+        )
 
 
 class OAuthCallbackView:
@@ -116,11 +131,12 @@ class OAuthCallbackView:
     def __init__(self, model_admin):
         self.model_admin = model_admin
 
-    @sensitive_variables("verifier", "form", "data", "secret")
+    @sensitive_variables("entry", "answer", "data", "secret", "token")
     def __call__(self, request):
         admin = self.model_admin
         states = request.session.get(_SESSION_KEY, {})
-        entry = states.pop(request.GET.get("state", ""), None)  # single use
+        state = request.GET.get("state", "")
+        entry = states.pop(state, None)  # single use
         request.session[_SESSION_KEY] = states
         if entry is None or time.time() - entry["at"] > _STATE_SECONDS:
             admin.message_user(
@@ -148,25 +164,35 @@ class OAuthCallbackView:
                 messages.ERROR,
             )
             return HttpResponseRedirect(change)
+        try:
+            # The state was checked above, against this session's; Authlib reads the code.
+            answer = parse_authorization_code_response(request.get_full_path(), state=state)
+        except OAuth2Error:
+            answer = {}
+        if not answer.get("code"):
+            admin.message_user(
+                request,
+                _(
+                    "The provider's answer has no authorization code. Nothing was changed: "
+                    "start again with “Connect account”."
+                ),
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(change)
         found = profile.oauth_endpoints()
         try:
             secret = profile.oauth_client_secret
-            form = {
-                "grant_type": "authorization_code",
-                "code": request.GET.get("code", ""),
-                "redirect_uri": redirect_uri(admin, request),
-                "client_id": profile.oauth_client_id,
-                "code_verifier": entry["verifier"],
-            }
-            if secret:
-                form["client_secret"] = secret
-            status, payload = post_form(found.token_url, form, float(profile.timeout))
-            data = read_json(status, payload)
-            if status != 200 or "access_token" not in data:
-                raise TokenRefused(
-                    str(data.get("error") or f"http_{status}")[:100],
-                    str(data.get("error_description") or "")[:300],
-                )
+            data = oauth_client.request_token(
+                found.token_url,
+                grant_type="authorization_code",
+                client_id=profile.oauth_client_id,
+                client_secret=secret,
+                timeout=float(profile.timeout),
+                code=answer["code"],
+                redirect_uri=redirect_uri(admin, request),
+                code_verifier=entry["verifier"],
+            )
+            token = Token.from_response(data)
         except (TokenRefused, OSError, SMTPConfigImproperlyConfigured) as exc:
             admin.message_user(
                 request,
@@ -174,8 +200,7 @@ class OAuthCallbackView:
                 messages.ERROR,
             )
             return HttpResponseRedirect(change)
-        refresh = str(data.get("refresh_token") or "")
-        if not refresh:
+        if not token.refresh_token:
             admin.message_user(
                 request,
                 _(
@@ -185,15 +210,16 @@ class OAuthCallbackView:
                 messages.ERROR,
             )
             return HttpResponseRedirect(change)
-        profile.oauth_refresh_token = refresh
-        profile.oauth_account = profile.username
+        profile.oauth_refresh_token = token.refresh_token
+        profile.oauth_account = token.account or profile.username
         profile.oauth_connected_at = timezone.now()
         profile.save()
         admin.log_change(request, profile, _("OAuth2 account connected"))
         admin.message_user(
             request,
-            _("The account is connected: “%(name)s” signs in as %(user)s. Test it now.")
-            % {"name": profile.name, "user": profile.username},
-            messages.SUCCESS,
+            connected_message(profile, token),
+            messages.WARNING
+            if oauth_client.another_account(token.account, profile.username)
+            else messages.SUCCESS,
         )
         return HttpResponseRedirect(change)

@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from authlib.oauth2.auth import ClientAuth
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from ..exceptions import TokenRefused
-from ..transport.tokens import Token, post_form, read_json
+from ..transport.oauth_client import DEVICE_CODE_GRANT, request_token
+from ..transport.oauth_http import PolicySession, refusal
+from ..transport.tokens import Token
 
-DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+__all__ = ["DEVICE_CODE_GRANT", "DeviceCode", "Pending", "poll", "start", "wait_for_token"]
 
 
 @dataclass(frozen=True)
 class DeviceCode:
     """What the person is shown, and what the app polls with."""
 
-    device_code: str
+    device_code: str = field(repr=False)  # a credential until it expires
     user_code: str
     verification_uri: str
     expires_in: int
@@ -33,15 +36,16 @@ class DeviceCode:
     message: str = ""
 
 
+@sensitive_variables("response", "data")
 def start(device_code_url: str, client_id: str, scope: str, timeout: float) -> DeviceCode:
-    """Ask the provider for a code for the person to enter."""
-    status, payload = post_form(device_code_url, {"client_id": client_id, "scope": scope}, timeout)
-    data = read_json(status, payload)
-    if status != 200 or "device_code" not in data:
-        raise TokenRefused(
-            str(data.get("error") or f"http_{status}")[:100],
-            str(data.get("error_description") or "")[:500],
-        )
+    """Ask the provider for a code for the person to enter (RFC 8628 section 3.1), as a
+    public client: its client id, no secret."""
+    # Authlib has no client for this one request: it is the same POST as a token request.
+    client = ClientAuth(client_id, None, "none")
+    response = PolicySession(timeout).post(device_code_url, data={"scope": scope}, auth=client)
+    data = response.json()
+    if response.status_code != 200 or "device_code" not in data:
+        raise refusal(data, response.status_code)
     return DeviceCode(
         device_code=str(data["device_code"]),
         user_code=str(data.get("user_code", "")),
@@ -60,7 +64,7 @@ class Pending(Exception):
         self.interval = interval
 
 
-@sensitive_variables("client_secret", "form", "data")
+@sensitive_variables("code", "client_secret", "data")
 def poll(
     code: DeviceCode,
     *,
@@ -75,31 +79,25 @@ def poll(
     (longer after ``slow_down``). :class:`TokenRefused` says why not (``expired_token``,
     ``access_denied``...)."""
     interval = code.interval if interval is None else interval
-    form = {
-        "grant_type": DEVICE_CODE_GRANT,
-        "client_id": client_id,
-        "device_code": code.device_code,
-    }
-    if client_secret:
-        form["client_secret"] = client_secret
-    status, payload = post_form(token_url, form, timeout)
-    data = read_json(status, payload)
-    if status == 200 and "access_token" in data:
-        expires_in = int(data.get("expires_in") or 3600)
-        return Token(
-            access_token=str(data["access_token"]),
-            expires_at=time.time() + expires_in,
-            refresh_token=str(data.get("refresh_token") or ""),
-            scope=str(data.get("scope") or ""),
+    try:
+        data = request_token(
+            token_url,
+            grant_type=DEVICE_CODE_GRANT,
+            client_id=client_id,
+            client_secret=client_secret,
+            timeout=timeout,
+            device_code=code.device_code,
         )
-    error = str(data.get("error") or f"http_{status}")
-    if error == "slow_down":
-        raise Pending(interval + 5)  # RFC 8628 section 3.5
-    if error == "authorization_pending":
-        raise Pending(interval)
-    raise TokenRefused(error[:100], str(data.get("error_description") or "")[:500])
+    except TokenRefused as refused:
+        if refused.error == "slow_down":
+            raise Pending(interval + 5) from None  # RFC 8628 section 3.5
+        if refused.error == "authorization_pending":
+            raise Pending(interval) from None
+        raise
+    return Token.from_response(data)
 
 
+@sensitive_variables("code", "client_secret")
 def wait_for_token(
     code: DeviceCode,
     *,

@@ -1,43 +1,54 @@
 """OAuth2 access tokens for SMTP: asked of the provider's token endpoint, kept until they
 are about to expire.
 
-A token request is an HTTPS POST, and like every outgoing connection of the
-app it goes through the one network policy and resolver
-(:mod:`.network`), with certificate verification and within the profile's
-timeout. It is written on ``http.client`` over that socket rather than with
-an HTTP library's own connection pool, which would open connections the
-policy never sees. Two grants: ``refresh_token`` (an account connected in
+The protocol is Authlib's (:mod:`.oauth_client`), carried through the app's network
+policy and resolver with certificate verification and within the profile's timeout
+(:mod:`.oauth_http`). Two grants here: ``refresh_token`` (an account connected in
 the admin) and ``client_credentials`` (Microsoft 365 app-only).
 
-Tokens are cached per process, keyed by everything that decides whose token
-it is, until a minute before they expire. Nothing here logs, stores or puts
-a token or a secret into an exception.
+Tokens are cached per process, keyed by everything that decides whose token it is,
+until a minute before they expire. With ``SMTPCONFIG["CACHE"]`` (a Django cache
+every process shares) they are also kept there, encrypted with the app's keys like
+every stored secret, so that the workers of a site share one token instead of each
+asking for its own; a cache that fails is passed by, never failing a send. Nothing
+here logs, stores in clear or puts a token or a secret into an exception.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
-import ssl
+import logging
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.utils.translation import gettext as _
+from django.core.cache import caches
 from django.views.decorators.debug import sensitive_variables
 
+from .. import crypto
 from ..conf import get_setting
-from ..exceptions import TokenRefused
-from .network import connect, resolve
-from .tls import client_context
+from .oauth_client import id_token_account, request_token
+from .oauth_http import endpoint_scheme_allowed, post_form, read_json
+
+__all__ = [
+    "Token",
+    "TokenRequest",
+    "cached_token",
+    "endpoint_scheme_allowed",
+    "fetch_token",
+    "forget_token",
+    "post_form",
+    "read_json",
+]
+
+logger = logging.getLogger(__name__)
 
 # A token is used until this many seconds before it expires.
 _EXPIRY_MARGIN = 60
-# The most of a token endpoint's answer that is read.
-_MAX_RESPONSE_BYTES = 64 * 1024
+# Where a token is kept in the shared cache (followed by TokenRequest.cache_key()).
+_SHARED_PREFIX = "smtpconfig:oauth-token:"
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,8 @@ class TokenRequest:
     on_rotated: Callable[[str, str], None] | None = field(default=None, repr=False, compare=False)
 
     def form(self) -> dict[str, str]:
-        """The form the endpoint is sent (RFC 6749 sections 4.4 and 6)."""
+        """The request as one form (RFC 6749 sections 4.4 and 6), the client secret in it as
+        ``client_secret_post`` sends it; what is sent is Authlib's (:func:`fetch_token`)."""
         values = {"grant_type": self.grant_type, "client_id": self.client_id}
         if self.client_secret:
             values["client_secret"] = self.client_secret
@@ -79,10 +91,28 @@ class Token:
     #: A new refresh token the provider rotated in ('' when it did not).
     refresh_token: str = field(default="", repr=False)
     scope: str = ""
+    #: The account the ID token names, when one came with it (for display only).
+    account: str = ""
 
     @property
     def expires_in(self) -> int:
         return max(0, int(self.expires_at - time.time()))
+
+    @classmethod
+    @sensitive_variables("data")
+    def from_response(cls, data: dict) -> Token:
+        """The token from a token endpoint's answer (3600 s when it states no lifetime)."""
+        try:
+            expires_in = int(data.get("expires_in") or 3600)
+        except (TypeError, ValueError):
+            expires_in = 3600
+        return cls(
+            access_token=str(data["access_token"]),
+            expires_at=time.time() + expires_in,
+            refresh_token=str(data.get("refresh_token") or ""),
+            scope=str(data.get("scope") or ""),
+            account=id_token_account(str(data.get("id_token") or "")),
+        )
 
 
 class _Cache:
@@ -95,111 +125,125 @@ _cache = _Cache()
 
 
 def cached_token(request: TokenRequest) -> Token | None:
-    """A cached token for ``request`` that is not about to expire, or None."""
+    """A cached token for ``request`` that is not about to expire, or None: this process's,
+    else the shared cache's (``SMTPCONFIG["CACHE"]``)."""
+    key = request.cache_key()
     with _cache.lock:
-        token = _cache.tokens.get(request.cache_key())
-    if token is not None and token.expires_at - _EXPIRY_MARGIN > time.time():
-        return token
-    return None
+        token = _cache.tokens.get(key)
+    if token is None or not _fresh(token):
+        token = _shared_get(key)
+        if token is None or not _fresh(token):
+            return None
+        with _cache.lock:
+            _cache.tokens[key] = token
+    return token
 
 
 def forget_token(request: TokenRequest) -> None:
     """Drop the cached token (the server refused it although it looked valid)."""
+    key = request.cache_key()
     with _cache.lock:
-        _cache.tokens.pop(request.cache_key(), None)
+        _cache.tokens.pop(key, None)
+    cache = _shared_cache()
+    if cache is not None:
+        try:
+            cache.delete(_SHARED_PREFIX + key)
+        except Exception as exc:  # (any backend's failure: see _shared_get)
+            _cache_failed("delete", exc)
 
 
-@sensitive_variables("request")
+@sensitive_variables("request", "params", "data", "token")
 def fetch_token(request: TokenRequest, timeout: float) -> Token:
     """A fresh access token for ``request``, also cached; raises :class:`TokenRefused`
     for an error the endpoint states, and ``OSError`` when it cannot be reached."""
-    status, payload = post_form(request.token_url, request.form(), timeout)
-    token = _parse(status, payload)
+    refresh = request.grant_type == "refresh_token"
+    params = {"refresh_token": request.refresh_token} if refresh else {}
+    data = request_token(
+        request.token_url,
+        grant_type=request.grant_type,
+        client_id=request.client_id,
+        client_secret=request.client_secret,
+        scope=request.scope,
+        timeout=timeout,
+        **params,
+    )
+    token = Token.from_response(data)
+    key = request.cache_key()
     with _cache.lock:
-        _cache.tokens[request.cache_key()] = token
+        _cache.tokens[key] = token
+    _shared_set(key, token)
     rotated = token.refresh_token and token.refresh_token != request.refresh_token
     if rotated and request.on_rotated is not None:
         request.on_rotated(request.refresh_token, token.refresh_token)
     return token
 
 
-@sensitive_variables("form", "body", "payload")
-def post_form(url: str, form: dict[str, str], timeout: float) -> tuple[int, bytes]:
-    """POST ``form`` to an https:// ``url`` through the network policy; (status, body).
-
-    ``http://`` is refused unless ``SMTPCONFIG["OAUTH_ALLOW_HTTP"]`` is on (a test
-    authorization server): the form carries client secrets and refresh tokens.
-    """
-    parts = urllib.parse.urlsplit(url)
-    if not endpoint_scheme_allowed(url) or not parts.hostname:
-        raise TokenRefused("invalid_request", _("the token endpoint must be an https:// URL"))
-    secure = parts.scheme == "https"
-    port = parts.port or (443 if secure else 80)
-    body = urllib.parse.urlencode(form)
-    sock, _address, _failures = connect(
-        parts.hostname, resolve(parts.hostname, port, timeout), timeout
-    )
-    if secure:
-        context: ssl.SSLContext = client_context(verify=True, ca_pem=_extra_ca())
-        sock = context.wrap_socket(sock, server_hostname=parts.hostname)
-    with sock:
-        connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
-        connection.sock = sock  # already connected through the network policy
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        connection.request(
-            "POST",
-            path or "/",
-            body=body,
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Accept": "application/json",
-            },
-        )
-        response = connection.getresponse()
-        return response.status, response.read(_MAX_RESPONSE_BYTES + 1)
+def _fresh(token: Token) -> bool:
+    return token.expires_at - _EXPIRY_MARGIN > time.time()
 
 
-def endpoint_scheme_allowed(url: str) -> bool:
-    """Whether an OAuth2 endpoint's scheme may be used: https://, or http:// when
-    ``SMTPCONFIG["OAUTH_ALLOW_HTTP"]`` is on."""
-    scheme = urllib.parse.urlsplit(url).scheme
-    return scheme == "https" or (scheme == "http" and bool(get_setting("OAUTH_ALLOW_HTTP")))
-
-
-def read_json(status: int, payload: bytes) -> dict:
-    """The endpoint's JSON answer; :class:`TokenRefused` when there is none or it is too long."""
-    if len(payload) > _MAX_RESPONSE_BYTES:
-        raise TokenRefused("invalid_response", _("the token endpoint's answer is too long"))
+def _shared_cache():
+    alias = get_setting("CACHE")
+    if not alias:
+        return None
     try:
-        data = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        data = None
-    if not isinstance(data, dict):
-        raise TokenRefused(
-            "invalid_response",
-            _("the token endpoint answered HTTP %(status)s without JSON") % {"status": status},
-        )
-    return data
+        return caches[alias]
+    except Exception as exc:  # (InvalidCacheBackendError, a backend's import)
+        _cache_failed("open", exc)
+        return None
 
 
-def _parse(status: int, payload: bytes) -> Token:
-    data = read_json(status, payload)
-    if status != 200 or "access_token" not in data:
-        error = str(data.get("error") or f"http_{status}")[:100]
-        description = str(data.get("error_description") or "")[:500]
-        raise TokenRefused(error, description)
+@sensitive_variables("token", "sealed")
+def _shared_set(key: str, token: Token) -> None:
+    """Keep the access token (only: the refresh token lives sealed in the database) in
+    the shared cache, encrypted, until the margin before it expires."""
+    cache = _shared_cache()
+    seconds = int(token.expires_at - _EXPIRY_MARGIN - time.time())
+    if cache is None or seconds <= 0:
+        return
     try:
-        expires_in = int(data.get("expires_in") or 3600)
-    except (TypeError, ValueError):
-        expires_in = 3600
-    return Token(
-        access_token=str(data["access_token"]),
-        expires_at=time.time() + expires_in,
-        refresh_token=str(data.get("refresh_token") or ""),
-        scope=str(data.get("scope") or ""),
+        sealed = crypto.encrypt(
+            json.dumps(
+                {
+                    "access_token": token.access_token,
+                    "expires_at": token.expires_at,
+                    "scope": token.scope,
+                }
+            )
+        )
+        cache.set(_SHARED_PREFIX + key, sealed, seconds)
+    except Exception as exc:  # (see _shared_get)
+        _cache_failed("set", exc)
+
+
+@sensitive_variables("sealed", "values")
+def _shared_get(key: str) -> Token | None:
+    """The token another process kept in the shared cache, or None. Any failure (the
+    cache is down, the value cannot be decrypted) means None: a token is then fetched,
+    and a cache must never be the reason mail is not sent."""
+    cache = _shared_cache()
+    if cache is None:
+        return None
+    try:
+        sealed = cache.get(_SHARED_PREFIX + key)
+        if sealed is None:
+            return None
+        values = json.loads(crypto.decrypt(sealed))
+        return Token(
+            access_token=str(values["access_token"]),
+            expires_at=float(values["expires_at"]),
+            scope=str(values.get("scope") or ""),
+        )
+    except Exception as exc:  # (any backend's error, a key that changed)
+        _cache_failed("get", exc)
+        return None
+
+
+def _cache_failed(action: str, exc: Exception) -> None:
+    # The kind of failure only: an exception's text might quote what was stored.
+    logger.warning(
+        "The OAuth2 token cache %r failed (%s: %s); tokens are fetched instead.",
+        get_setting("CACHE"),
+        action,
+        type(exc).__name__,
     )
-
-
-def _extra_ca() -> str:
-    # A private CA for token endpoints (tests, an in-house identity provider).
-    return str(get_setting("OAUTH_CA_CERTIFICATE") or "")

@@ -8,6 +8,7 @@ from smtpconfig.exceptions import SMTPConfigImproperlyConfigured, TokenRefused
 from smtpconfig.models import SMTPProfile
 from smtpconfig.providers import device_code
 from smtpconfig.providers.oauth import OAuthGrant
+from smtpconfig.transport.oauth_client import another_account
 from smtpconfig.transport.settings import LoginMethod
 from smtpconfig.transport.tokens import Token, TokenRequest, fetch_token
 
@@ -89,15 +90,25 @@ class Command(BaseCommand):
                     returncode=1,
                 )
             profile_obj.oauth_refresh_token = token.refresh_token
-        profile_obj.oauth_account = profile_obj.username
+        profile_obj.oauth_account = token.account or profile_obj.username
         profile_obj.oauth_connected_at = timezone.now()
         profile_obj.save()
         self.stdout.write(
             self.style.SUCCESS(
                 _("Connected: profile “%(name)s” now signs in as %(user)s.")
-                % {"name": profile_obj.name, "user": profile_obj.username}
+                % {"name": profile_obj.name, "user": profile_obj.oauth_account}
             )
         )
+        if another_account(token.account, profile_obj.username):
+            self.stdout.write(
+                self.style.WARNING(
+                    _(
+                        "The provider signed in %(account)s, not the user name %(user)s: the "
+                        "mail server may refuse to send as %(user)s (Microsoft: SendAsDenied)."
+                    )
+                    % {"account": token.account, "user": profile_obj.username}
+                )
+            )
 
     def _device_code(self, profile_obj) -> Token:
         found = endpoints_for(profile_obj, OAuthGrant.REFRESH_TOKEN)
