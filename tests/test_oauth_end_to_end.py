@@ -427,6 +427,18 @@ def test_with_rotation_each_refresh_stores_the_new_refresh_token(
     assert [outcome for _user, outcome in mail_server.handler.attempts] == ["ok", "ok"]
 
 
+def test_after_a_rotation_the_next_send_uses_the_kept_access_token(
+    profile, oauthd, mail_server, use_backend
+):
+    """A rotated refresh token does not make the kept access token unfindable: one refresh
+    for several sends, not one per send (Microsoft rotates on every refresh)."""
+    connect_with_device_code(oauthd)
+    for subject in ("first", "second", "third"):
+        assert send(subject) == 1
+    assert [r["grant_type"] for r in oauthd.token_requests].count("refresh_token") == 1
+    assert stored(profile).oauth_refresh_token == oauthd.live_refresh_tokens(USER)[0]
+
+
 def test_a_rotated_refresh_token_cannot_be_used_again(profile, oauthd, mail_server, use_backend):
     connect_with_device_code(oauthd)
     first = stored(profile).oauth_refresh_token
@@ -467,8 +479,8 @@ def test_two_workers_refreshing_at_once_keep_the_newest_refresh_token(
     for thread in threads:
         thread.join(20)
     refreshes = [r for r in oauthd.token_requests if r["grant_type"] == "refresh_token"]
-    assert len(refreshes) == 2
-    assert 1 in outcomes, outcomes
+    assert len(refreshes) >= 2  # both asked with the same token at once
+    assert outcomes == [1, 1], outcomes  # the loser took the winner's newer token: no mail lost
     [alive] = oauthd.live_refresh_tokens(USER)
     assert stored(profile).oauth_refresh_token == alive
 

@@ -116,7 +116,19 @@ class OAuthSecretsMixin:
             client_secret=secret,
             refresh_token=refresh,
             on_rotated=self._store_rotated_refresh_token if self.pk else None,
+            stored_refresh_token=self._stored_refresh_token if self.pk else None,
         )
+
+    def _stored_refresh_token(self) -> str:
+        """The refresh token stored now ('' when it cannot be read): another worker may
+        have stored a rotated one since this profile was loaded."""
+        current = type(self).objects.filter(pk=self.pk).first()
+        if current is None:
+            return ""
+        try:
+            return current.oauth_refresh_token
+        except SecretUnreadable:
+            return ""
 
     def _store_rotated_refresh_token(self, old: str, new: str) -> None:
         """The provider rotated the refresh token: keep the newer one, atomically.

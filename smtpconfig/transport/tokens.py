@@ -16,6 +16,7 @@ here logs, stores in clear or puts a token or a secret into an exception.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -29,6 +30,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from .. import crypto
 from ..conf import get_setting
+from ..exceptions import TokenRefused
 from .oauth_client import id_token_account, request_token
 from .oauth_http import endpoint_scheme_allowed, post_form, read_json
 
@@ -63,6 +65,9 @@ class TokenRequest:
     refresh_token: str = field(default="", repr=False)
     #: Called with (old, new) when the provider rotates the refresh token (to store it).
     on_rotated: Callable[[str, str], None] | None = field(default=None, repr=False, compare=False)
+    #: Returns the refresh token stored now ('' when unknown): after ``invalid_grant``, a
+    #: newer one another worker stored (it rotated the same token first) is tried once.
+    stored_refresh_token: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
     def form(self) -> dict[str, str]:
         """The request as one form (RFC 6749 sections 4.4 and 6), the client secret in it as
@@ -152,10 +157,48 @@ def forget_token(request: TokenRequest) -> None:
             _cache_failed("delete", exc)
 
 
-@sensitive_variables("request", "params", "data", "token")
+@sensitive_variables("request", "newer")
 def fetch_token(request: TokenRequest, timeout: float) -> Token:
     """A fresh access token for ``request``, also cached; raises :class:`TokenRefused`
-    for an error the endpoint states, and ``OSError`` when it cannot be reached."""
+    for an error the endpoint states, and ``OSError`` when it cannot be reached.
+
+    With rotating refresh tokens (Microsoft), two workers refreshing with the same
+    token at once race: the provider answers the second ``invalid_grant``, as the
+    first already spent it. The first stores the new token; the second then finds it
+    stored, and takes the token the first cached or refreshes with the new one,
+    instead of failing a message.
+    """
+    try:
+        return _fetch(request, timeout)
+    except TokenRefused as refused:
+        if refused.error != "invalid_grant" or request.grant_type != "refresh_token":
+            raise
+        newer = _newer_refresh_token(request)
+        if not newer:
+            raise
+    retry = dataclasses.replace(request, refresh_token=newer, stored_refresh_token=None)
+    return cached_token(retry) or _fetch(retry, timeout)
+
+
+# After invalid_grant, how long to look for a newer refresh token another worker is storing.
+_NEWER_TOKEN_WAITS = (0.0, 0.2, 0.5)
+
+
+@sensitive_variables("request", "stored")
+def _newer_refresh_token(request: TokenRequest) -> str:
+    """The refresh token stored now when it is not the one just refused ('' otherwise)."""
+    if request.stored_refresh_token is None:
+        return ""
+    for wait in _NEWER_TOKEN_WAITS:
+        time.sleep(wait)
+        stored = request.stored_refresh_token()
+        if stored and stored != request.refresh_token:
+            return stored
+    return ""
+
+
+@sensitive_variables("request", "params", "data", "token")
+def _fetch(request: TokenRequest, timeout: float) -> Token:
     refresh = request.grant_type == "refresh_token"
     params = {"refresh_token": request.refresh_token} if refresh else {}
     data = request_token(
@@ -168,11 +211,16 @@ def fetch_token(request: TokenRequest, timeout: float) -> Token:
         **params,
     )
     token = Token.from_response(data)
-    key = request.cache_key()
-    with _cache.lock:
-        _cache.tokens[key] = token
-    _shared_set(key, token)
+    keys = [request.cache_key()]
     rotated = token.refresh_token and token.refresh_token != request.refresh_token
+    if rotated:
+        # Also under the rotated refresh token: the next request is made with it, and
+        # must find this access token rather than refresh (and rotate) again.
+        keys.append(dataclasses.replace(request, refresh_token=token.refresh_token).cache_key())
+    for key in keys:
+        with _cache.lock:
+            _cache.tokens[key] = token
+        _shared_set(key, token)
     if rotated and request.on_rotated is not None:
         request.on_rotated(request.refresh_token, token.refresh_token)
     return token
