@@ -36,7 +36,9 @@ DEFAULTS: dict[str, Any] = {
     "DELIVERY_LOG_RETENTION_DAYS": 30,
     # Alias of a Django cache shared by all processes (such as "default" backed by Redis):
     # profile changes are then announced through it and opening a connection makes no
-    # database query. None: each new connection checks the database with one small query.
+    # database query, and OAuth2 access tokens are shared there (encrypted) instead of
+    # each process asking for its own. None: each new connection checks the database
+    # with one small query; tokens are kept per process.
     "CACHE": None,
     # Nameservers for settings discovery and sender-domain checks: a list of "IP",
     # "IP:port" or "[IPv6]:port". Empty: the system's resolver.
