@@ -104,3 +104,66 @@ def test_connect_account_approve_and_send_a_test_email(
     screenshot(page, "oauth2-connected.png")
     html = page.content()
     assert not [secret for secret in oauthd.secrets() if secret in html]
+
+
+def test_a_new_administrator_moves_a_microsoft_365_password_profile_to_oauth2(
+    open_page, live_server, admin, oauthd, mail_server
+):
+    """The issue's "done when", in the browser: a profile that signs in to Microsoft 365
+    with a password is named in the list; "Switch to OAuth2" opens it with OAuth2 chosen;
+    the administrator fills in the app (here the test provider's endpoints and a test
+    mail server), saves, connects the account and sends a test email through it."""
+    profile = SMTPProfile(
+        name="Office",
+        host="smtp.office365.com",
+        port=587,
+        security="starttls",
+        username=USER,
+        from_email=USER,
+        timeout=5,
+        is_default=True,
+    )
+    profile.password = "old-basic-auth-password"
+    profile.save()
+    page = open_page()
+    sign_in(page, live_server)
+    page.goto(live_server.url + reverse("admin:smtpconfig_smtpprofile_changelist"))
+    banner = page.locator(".smtpconfig-readiness, .messagelist, #content").first
+    expect(banner).to_contain_text("end of December 2026")
+    page.get_by_role("button", name="Switch to OAuth2").or_(
+        page.get_by_role("link", name="Switch to OAuth2")
+    ).first.click()
+
+    expect(page.locator("#id_auth_method")).to_have_value("oauth2")
+    expect(page.locator("#id_name")).to_have_value("Office")
+    expect(page.locator("#id_password")).to_be_hidden()  # a password has no use now
+    # The app registered at the (test) provider, and the (test) mail server.
+    page.locator("#id_oauth_provider").select_option("custom")
+    page.locator("#id_oauth_authorization_endpoint").fill(oauthd.authorize_url)
+    page.locator("#id_oauth_token_endpoint").fill(oauthd.token_url)
+    page.locator("#id_oauth_client_id").fill(CLIENT_ID)
+    page.locator("#id_oauth_client_secret").fill(CLIENT_SECRET)
+    page.locator("#id_oauth_scopes").fill("SMTP.Send offline_access")
+    page.locator("#id_host").fill("127.0.0.1")
+    page.locator("#id_port").fill(str(mail_server.port))
+    page.locator("#id_security").select_option("none")
+    page.locator("#id_allow_plaintext_auth").check()
+    page.locator('input[name="_continue"]').first.click()
+    expect(page.locator("ul.messagelist")).to_contain_text("was changed successfully")
+
+    stored = SMTPProfile.objects.get(pk=profile.pk)
+    assert (stored.name, stored.is_default, stored.auth_method) == ("Office", True, "oauth2")
+    page.get_by_role("link", name="Connect account").click()
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("The account is connected")
+
+    page.locator("#id_test_to").fill("check@example.org")
+    page.locator('input[name="_send_test"]').click()
+    report = page.locator("#smtpconfig-report")
+    expect(report.locator("h2")).to_have_text("The server accepted the test email")
+    expect(report.locator("table.smtpconfig-steps tbody th[scope=row]").first).to_have_text("Token")
+    [message] = wait_for_messages(mail_server, 1)
+    assert message.auth_login == USER
+    page.goto(live_server.url + reverse("admin:smtpconfig_smtpprofile_changelist"))
+    expect(page.locator("#content")).not_to_contain_text("end of December 2026")
+    assert "old-basic-auth-password" not in page.content()
