@@ -201,6 +201,9 @@ class OAuthServer:
     #: Polls of a device code closer together than this get slow_down (None: the
     #: announced interval); after a slow_down the client must wait 5 s more (RFC 8628).
     min_poll_interval: float | None = None
+    #: True: a confidential client must authenticate at the device authorization endpoint
+    #: too (RFC 8628 section 3.1 applies RFC 6749's client authentication there).
+    device_requires_client_auth: bool = False
 
     #: Requests per path (``hits["/token"]``), and each token request: the grant and how
     #: the client authenticated ("basic", "post" or "none").
@@ -444,6 +447,8 @@ class OAuthServer:
                 client, _method = self._authenticate(form, authorization)
             elif (client := self.clients.get(form.get("client_id", ""))) is None:
                 raise OAuthError("invalid_client", "unknown client", 401)
+            elif self.device_requires_client_auth and client.secret:
+                raise OAuthError("invalid_client", "client authentication required", 401)
             letters = "BCDFGHJKLMNPQRSTVWXZ"
             user_code = "".join(secrets.choice(letters) for _ in range(8))
             user_code = f"{user_code[:4]}-{user_code[4:]}"

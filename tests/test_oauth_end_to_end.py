@@ -252,6 +252,15 @@ def test_connect_with_a_device_code_from_the_terminal_then_send(
     assert send() == 1 and mail_server.handler.attempts == [(USER, "ok")]
 
 
+def test_a_provider_that_authenticates_confidential_clients_at_the_device_endpoint(
+    profile, oauthd, mail_server, use_backend
+):
+    oauthd.device_requires_client_auth = True
+    connect_with_device_code(oauthd)
+    assert stored(profile).oauth_refresh_token == oauthd.live_refresh_tokens(USER)[0]
+    assert send() == 1
+
+
 def test_a_device_code_the_person_denies_is_refused(profile, oauthd):
     with pytest.raises(CommandError, match="access_denied"):
         connect_with_device_code(oauthd, decision="deny")

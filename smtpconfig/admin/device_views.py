@@ -170,7 +170,7 @@ class DeviceCodeView(_DeviceCodeView):
             )
         scope = profile.oauth_endpoints().scope
         try:
-            code = device_code.start(url, profile.oauth_client_id, scope, float(profile.timeout))
+            code = device_code.start_for(profile, url, scope)
         except TokenRefused as exc:
             return self.refuse(
                 request,

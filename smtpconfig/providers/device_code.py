@@ -20,6 +20,7 @@ from ..exceptions import TokenRefused
 from ..transport.oauth_client import DEVICE_CODE_GRANT, request_token
 from ..transport.oauth_http import PolicySession, refusal
 from ..transport.tokens import Token
+from .oauth import OAuthProvider
 
 __all__ = ["DEVICE_CODE_GRANT", "DeviceCode", "Pending", "poll", "start", "wait_for_token"]
 
@@ -37,11 +38,19 @@ class DeviceCode:
 
 
 @sensitive_variables("response", "data")
-def start(device_code_url: str, client_id: str, scope: str, timeout: float) -> DeviceCode:
-    """Ask the provider for a code for the person to enter (RFC 8628 section 3.1), as a
-    public client: its client id, no secret."""
+@sensitive_variables("client_secret")
+def start(
+    device_code_url: str, client_id: str, scope: str, timeout: float, client_secret: str = ""
+) -> DeviceCode:
+    """Ask the provider for a code for the person to enter (RFC 8628 section 3.1): as a
+    public client (its client id only), or with ``client_secret`` in the form, as RFC
+    8628 asks of a confidential client (for a provider other than Microsoft and Google,
+    whose device flows take public clients)."""
     # Authlib has no client for this one request: it is the same POST as a token request.
-    client = ClientAuth(client_id, None, "none")
+    if client_secret:
+        client = ClientAuth(client_id, client_secret, "client_secret_post")
+    else:
+        client = ClientAuth(client_id, None, "none")
     response = PolicySession(timeout).post(device_code_url, data={"scope": scope}, auth=client)
     data = response.json()
     if response.status_code != 200 or "device_code" not in data:
@@ -54,6 +63,13 @@ def start(device_code_url: str, client_id: str, scope: str, timeout: float) -> D
         interval=int(data.get("interval") if data.get("interval") is not None else 5),
         message=str(data.get("message") or ""),
     )
+
+
+def start_for(profile, device_code_url: str, scope: str) -> DeviceCode:
+    """:func:`start` for ``profile``: its client id, its timeout, and its client secret
+    for a custom provider (reading the secret may raise ``SecretUnreadable``)."""
+    secret = profile.oauth_client_secret if profile.oauth_provider == OAuthProvider.CUSTOM else ""
+    return start(device_code_url, profile.oauth_client_id, scope, float(profile.timeout), secret)
 
 
 class Pending(Exception):

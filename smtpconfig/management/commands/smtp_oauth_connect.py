@@ -118,9 +118,7 @@ class Command(BaseCommand):
             )
         timeout = float(profile_obj.timeout)
         secret = profile_obj.oauth_client_secret
-        code = device_code.start(
-            found.device_code_url, profile_obj.oauth_client_id, found.scope, timeout
-        )
+        code = device_code.start_for(profile_obj, found.device_code_url, found.scope)
         self.stdout.write(
             _("Open %(url)s and enter the code %(code)s (valid for %(minutes)s minutes).")
             % {
