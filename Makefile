@@ -42,7 +42,7 @@ test: install
 # Refresh the README's pictures in docs/screenshots/ from the browser tests (a plain test
 # run writes them under var/test-screenshots/, so it never changes tracked files).
 screenshots: install
-	SMTPCONFIG_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/test_browser.py $(PYTEST_ARGS)
+	SMTPCONFIG_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/test_browser*.py $(PYTEST_ARGS)
 
 # The same suite on PostgreSQL (pytest-django creates and drops a test_* database).
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
