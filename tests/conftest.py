@@ -14,6 +14,7 @@ from smtpconfig.models import Security, SMTPProfile
 from .browser import admin, browser, js, open_page  # noqa: F401 (fixtures for browser tests)
 from .helpers import PASSWORD, USER
 from .smtpd import RecordingHandler, running_smtp_server
+from .tokend import running_token_endpoint
 
 # Property tests: the same examples on every CI run (CI=true), so that a red run can be
 # repeated and is never down to luck; new ones on a developer's machine, where a failure
@@ -82,6 +83,17 @@ def server_tls_context(test_ca) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     test_ca.issue_cert("localhost", "127.0.0.1", "::1").configure_cert(context)
     return context
+
+
+@pytest.fixture
+def token_endpoint(settings, server_tls_context, ca_pem):
+    """An OAuth2 token endpoint over HTTPS (tests/tokend.py), its certificate from the test
+    CA and that CA set as SMTPCONFIG's OAUTH_CA_CERTIFICATE. It answers tokend's default (an
+    access token for an hour) until a test or a module's fixture of the same name sets
+    ``answer`` or ``scripted``."""
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "OAUTH_CA_CERTIFICATE": ca_pem}
+    with running_token_endpoint(server_tls_context) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

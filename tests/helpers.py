@@ -11,6 +11,8 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
+from smtpconfig.models import SMTPProfile
+
 # Punctuation and non-ASCII letters: what the stdlib's ASCII-only AUTH cannot send.
 PASSWORD = "p@ss:wörd/Ключ;!"
 USER = "mailer@example.com"
@@ -48,6 +50,43 @@ def form_data(**overrides):
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
+
+
+def make_oauth_profile(*, mail_server=None, **fields) -> SMTPProfile:
+    """A saved profile that signs in with OAuth2 at a custom provider (``fields`` win).
+
+    The client secret and refresh token are assigned through their properties once the
+    other fields are set (pass ``""`` for none). With ``mail_server``, the profile sends
+    through that loopback test server: plain SMTP, plain-text login allowed, 5 s timeout.
+    """
+    values = {
+        "name": "OAuth",
+        "host": "smtp.example.com",
+        "port": 587,
+        "username": USER,
+        "from_email": USER,
+        "is_default": True,
+        "auth_method": "oauth2",
+        "oauth_provider": "custom",
+        "oauth_client_id": "client-1",
+        "oauth_scopes": "SMTP.Send offline_access",
+    }
+    if mail_server is not None:
+        values |= {
+            "host": "127.0.0.1",
+            "port": mail_server.port,
+            "security": "none",
+            "allow_plaintext_auth": True,
+            "timeout": 5,
+        }
+    secrets = {"oauth_client_secret": "client-secret", "oauth_refresh_token": ""}
+    for name in secrets:
+        secrets[name] = fields.pop(name, secrets[name])
+    profile = SMTPProfile(**(values | fields))
+    for name, value in secrets.items():
+        setattr(profile, name, value)
+    profile.save()
+    return profile
 
 
 def page(response) -> str:

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from smtpconfig.models import SMTPProfile
 
 from .browser import PHONE, change_url, screenshot, sign_in, skip_without_chromium
-from .tokend import running_token_endpoint
+from .helpers import make_oauth_profile
 
 skip_without_chromium()
 
@@ -28,54 +28,42 @@ TOKEN = (200, {"access_token": "at", "expires_in": 3600, "refresh_token": "rt-br
 
 
 @pytest.fixture
-def endpoint(settings, server_tls_context, ca_pem):
-    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "OAUTH_CA_CERTIFICATE": ca_pem}
-    with running_token_endpoint(server_tls_context) as endpoint:
-        endpoint.scripted["/device"] = [
-            (
-                200,
-                {
-                    "device_code": DEVICE_CODE,
-                    "user_code": USER_CODE,
-                    "verification_uri": "https://login.example.com/device",
-                    "expires_in": 900,
-                    "interval": 1,
-                },
-            )
-        ]
-        endpoint.scripted["/token"] = [PENDING]  # until the test says the person signed in
-        yield endpoint
+def token_endpoint(token_endpoint):
+    token_endpoint.scripted["/device"] = [
+        (
+            200,
+            {
+                "device_code": DEVICE_CODE,
+                "user_code": USER_CODE,
+                "verification_uri": "https://login.example.com/device",
+                "expires_in": 900,
+                "interval": 1,
+            },
+        )
+    ]
+    token_endpoint.scripted["/token"] = [PENDING]  # until the test says the person signed in
+    return token_endpoint
 
 
 @pytest.fixture
-def profile(endpoint):
-    profile = SMTPProfile(
+def profile(token_endpoint):
+    return make_oauth_profile(
         name="Office",
-        host="smtp.example.com",
-        port=587,
-        username="mailer@example.com",
-        from_email="mailer@example.com",
-        auth_method="oauth2",
-        oauth_provider="custom",
-        oauth_token_endpoint=endpoint.url,
-        oauth_device_authorization_endpoint=endpoint.root + "/device",
-        oauth_client_id="client-1",
-        oauth_scopes="SMTP.Send offline_access",
-        is_default=True,
+        oauth_token_endpoint=token_endpoint.url,
+        oauth_device_authorization_endpoint=token_endpoint.root + "/device",
+        oauth_client_secret="",
     )
-    profile.save()
-    return profile
 
 
-def token_polls(endpoint) -> int:
-    return sum(1 for request in endpoint.requests if "path" not in request)
+def token_polls(token_endpoint) -> int:
+    return sum(1 for request in token_endpoint.requests if "path" not in request)
 
 
-def wait_for_polls(endpoint, count: int, timeout: float = 10.0) -> int:
+def wait_for_polls(token_endpoint, count: int, timeout: float = 10.0) -> int:
     deadline = time.monotonic() + timeout
-    while token_polls(endpoint) < count and time.monotonic() < deadline:
+    while token_polls(token_endpoint) < count and time.monotonic() < deadline:
         time.sleep(0.05)
-    return token_polls(endpoint)
+    return token_polls(token_endpoint)
 
 
 def open_code_page(page, live_server, profile):
@@ -87,7 +75,7 @@ def open_code_page(page, live_server, profile):
 
 
 def test_with_javascript_the_page_waits_then_becomes_the_connected_profile(
-    open_page, live_server, admin, profile, endpoint
+    open_page, live_server, admin, profile, token_endpoint
 ):
     page = open_page()
     open_code_page(page, live_server, profile)
@@ -95,12 +83,12 @@ def test_with_javascript_the_page_waits_then_becomes_the_connected_profile(
     expect(link).to_have_attribute("href", "https://login.example.com/device")
     expect(link).to_have_attribute("target", "_blank")
     # The page asks by itself, every second, and says it is still waiting.
-    assert wait_for_polls(endpoint, 2) >= 2
+    assert wait_for_polls(token_endpoint, 2) >= 2
     status = page.get_by_role("status")
     expect(status).to_contain_text("Not signed in yet")
     screenshot(page, "oauth2-device-code.png")
 
-    endpoint.scripted["/token"] = [TOKEN]  # the person has signed in
+    token_endpoint.scripted["/token"] = [TOKEN]  # the person has signed in
     expect(page).to_have_url(live_server.url + change_url(profile))
     expect(page.locator("ul.messagelist")).to_contain_text("The account is connected")
     stored = SMTPProfile.objects.get(pk=profile.pk)
@@ -109,11 +97,11 @@ def test_with_javascript_the_page_waits_then_becomes_the_connected_profile(
 
 
 def test_with_javascript_an_expired_code_offers_to_start_again(
-    open_page, live_server, admin, profile, endpoint
+    open_page, live_server, admin, profile, token_endpoint
 ):
     page = open_page()
     open_code_page(page, live_server, profile)
-    endpoint.scripted["/token"] = [(400, {"error": "expired_token"})]
+    token_endpoint.scripted["/token"] = [(400, {"error": "expired_token"})]
     expect(page.get_by_role("status")).to_contain_text("The code expired")
     expect(page.get_by_role("button", name="I have signed in – check now")).to_be_hidden()
     page.get_by_role("button", name="Start again with a new code").click()
@@ -122,16 +110,16 @@ def test_with_javascript_an_expired_code_offers_to_start_again(
 
 
 def test_without_javascript_check_now_asks_once_and_then_connects(
-    open_page, live_server, admin, profile, endpoint
+    open_page, live_server, admin, profile, token_endpoint
 ):
     page = open_page(js=False)
     open_code_page(page, live_server, profile)
     check = page.get_by_role("button", name="I have signed in – check now")
     check.click()
     expect(page.get_by_role("status")).to_contain_text("Not signed in yet")
-    assert token_polls(endpoint) == 1  # no script: only when asked
+    assert token_polls(token_endpoint) == 1  # no script: only when asked
 
-    endpoint.scripted["/token"] = [TOKEN]
+    token_endpoint.scripted["/token"] = [TOKEN]
     page.get_by_role("button", name="I have signed in – check now").click()
     expect(page).to_have_url(live_server.url + change_url(profile))
     expect(page.locator("ul.messagelist")).to_contain_text("The account is connected")

@@ -15,8 +15,7 @@ from django.urls import reverse
 from smtpconfig.admin.device_views import _SESSION_KEY
 from smtpconfig.models import SMTPProfile
 
-from .helpers import change_url, client_with, page
-from .tokend import running_token_endpoint
+from .helpers import change_url, client_with, make_oauth_profile, page
 
 pytestmark = pytest.mark.django_db
 
@@ -39,39 +38,26 @@ def device_answer(**overrides) -> tuple[int, dict]:
 
 
 @pytest.fixture
-def endpoint(settings, server_tls_context, ca_pem):
-    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "OAUTH_CA_CERTIFICATE": ca_pem}
-    with running_token_endpoint(server_tls_context) as endpoint:
-        endpoint.scripted["/device"] = [device_answer()]
-        endpoint.answer = (200, TOKEN)
-        yield endpoint
+def token_endpoint(token_endpoint):
+    token_endpoint.scripted["/device"] = [device_answer()]
+    token_endpoint.answer = (200, TOKEN)
+    return token_endpoint
 
 
 def oauth_profile(token_url: str, device_url: str, **fields) -> SMTPProfile:
-    values = {
-        "name": "Office",
-        "host": "smtp.example.com",
-        "port": 587,
-        "username": "mailer@example.com",
-        "from_email": "mailer@example.com",
-        "auth_method": "oauth2",
-        "oauth_provider": "custom",
-        "oauth_token_endpoint": token_url,
-        "oauth_device_authorization_endpoint": device_url,
-        "oauth_client_id": "client-1",
-        "oauth_scopes": "SMTP.Send offline_access",
-        "is_default": True,
-        **fields,
-    }
-    profile = SMTPProfile(**{k: v for k, v in values.items() if k != "oauth_client_secret"})
-    profile.oauth_client_secret = values.get("oauth_client_secret", "client-secret")
-    profile.save()
-    return profile
+    return make_oauth_profile(
+        **{
+            "name": "Office",
+            "oauth_token_endpoint": token_url,
+            "oauth_device_authorization_endpoint": device_url,
+            **fields,
+        }
+    )
 
 
 @pytest.fixture
-def profile(endpoint):
-    return oauth_profile(endpoint.url, endpoint.root + "/device")
+def profile(token_endpoint):
+    return oauth_profile(token_endpoint.url, token_endpoint.root + "/device")
 
 
 def device_url(profile) -> str:
@@ -88,8 +74,8 @@ def start(client, profile):
     return client.get(response["Location"])
 
 
-def token_requests(endpoint) -> list[dict]:
-    return [request for request in endpoint.requests if "path" not in request]
+def token_requests(token_endpoint) -> list[dict]:
+    return [request for request in token_endpoint.requests if "path" not in request]
 
 
 def test_the_change_page_offers_connect_with_a_code_where_there_is_a_device_endpoint(
@@ -107,7 +93,7 @@ def test_the_change_page_offers_connect_with_a_code_where_there_is_a_device_endp
 
 
 def test_start_shows_the_user_code_and_link_but_never_the_device_code(
-    admin_client, profile, endpoint
+    admin_client, profile, token_endpoint
 ):
     response = start(admin_client, profile)
     html = page(response)
@@ -120,7 +106,7 @@ def test_start_shows_the_user_code_and_link_but_never_the_device_code(
     assert "I have signed in – check now" in html
     # Breadcrumbs back to the profile.
     assert f'<a href="{change_url(profile)}">Office</a>' in html
-    [asked] = endpoint.requests
+    [asked] = token_endpoint.requests
     assert asked["path"] == "/device"
     assert (asked["client_id"], asked["scope"]) == ("client-1", "SMTP.Send offline_access")
     # The device code is kept on the server, in the session, under this profile.
@@ -128,18 +114,18 @@ def test_start_shows_the_user_code_and_link_but_never_the_device_code(
 
 
 def test_a_verification_uri_that_is_not_a_web_address_is_not_a_link(
-    admin_client, profile, endpoint
+    admin_client, profile, token_endpoint
 ):
-    endpoint.scripted["/device"] = [device_answer(verification_uri="javascript:alert(1)")]
+    token_endpoint.scripted["/device"] = [device_answer(verification_uri="javascript:alert(1)")]
     html = page(start(admin_client, profile))
     assert 'href="javascript:' not in html and "javascript:alert(1)" in html
 
 
 def test_polls_pending_then_slow_down_then_a_token_connects_the_account(
-    admin_client, profile, endpoint
+    admin_client, profile, token_endpoint
 ):
     start(admin_client, profile)
-    endpoint.scripted["/token"] = [PENDING, (400, {"error": "slow_down"}), (200, TOKEN)]
+    token_endpoint.scripted["/token"] = [PENDING, (400, {"error": "slow_down"}), (200, TOKEN)]
 
     first = admin_client.post(poll_url(profile), **AJAX).json()
     assert (first["state"], first["interval"], first["final"]) == ("waiting", 1, False)
@@ -156,7 +142,7 @@ def test_polls_pending_then_slow_down_then_a_token_connects_the_account(
     assert LogEntry.objects.get(object_id=str(profile.pk)).get_change_message() == (
         "OAuth2 account connected with a code"
     )
-    sent = token_requests(endpoint)
+    sent = token_requests(token_endpoint)
     assert len(sent) == 3
     assert sent[0]["grant_type"] == "urn:ietf:params:oauth:grant-type:device_code"
     assert (sent[0]["device_code"], sent[0]["client_secret"]) == (DEVICE_CODE, "client-secret")
@@ -166,10 +152,10 @@ def test_polls_pending_then_slow_down_then_a_token_connects_the_account(
 
 
 def test_without_javascript_check_now_shows_the_page_again_then_goes_to_the_profile(
-    admin_client, profile, endpoint
+    admin_client, profile, token_endpoint
 ):
     start(admin_client, profile)
-    endpoint.scripted["/token"] = [PENDING, (200, TOKEN)]
+    token_endpoint.scripted["/token"] = [PENDING, (200, TOKEN)]
     waiting = admin_client.post(poll_url(profile))
     assert waiting.status_code == 200
     assert "Not signed in yet" in page(waiting) and USER_CODE in page(waiting)
@@ -180,23 +166,23 @@ def test_without_javascript_check_now_shows_the_page_again_then_goes_to_the_prof
     assert SMTPProfile.objects.get(pk=profile.pk).oauth_refresh_token == "rt-from-device"
 
 
-def test_an_expired_code_says_so_and_offers_to_start_again(admin_client, profile, endpoint):
+def test_an_expired_code_says_so_and_offers_to_start_again(admin_client, profile, token_endpoint):
     start(admin_client, profile)
-    endpoint.scripted["/token"] = [(400, {"error": "expired_token"})]
+    token_endpoint.scripted["/token"] = [(400, {"error": "expired_token"})]
     answer = admin_client.post(poll_url(profile), **AJAX).json()
     assert answer["state"] == "expired" and answer["final"] and "expired" in answer["message"]
     assert SMTPProfile.objects.get(pk=profile.pk).oauth_refresh_token == ""
     # The code is gone: asking again is refused, without asking the provider.
     again = admin_client.post(poll_url(profile), follow=True)
     assert "No sign-in with a code is under way" in page(again)
-    assert len(token_requests(endpoint)) == 1
+    assert len(token_requests(token_endpoint)) == 1
 
 
 def test_without_javascript_the_expired_page_has_a_start_again_button(
-    admin_client, profile, endpoint
+    admin_client, profile, token_endpoint
 ):
     start(admin_client, profile)
-    endpoint.scripted["/token"] = [(400, {"error": "expired_token"})]
+    token_endpoint.scripted["/token"] = [(400, {"error": "expired_token"})]
     html = page(admin_client.post(poll_url(profile)))
     assert "The code expired" in html and USER_CODE not in html
     assert f'action="{device_url(profile)}" id="smtpconfig-device-restart">' in html
@@ -204,7 +190,7 @@ def test_without_javascript_the_expired_page_has_a_start_again_button(
 
 
 def test_a_code_past_its_time_is_expired_without_asking_the_provider(
-    admin_client, profile, endpoint
+    admin_client, profile, token_endpoint
 ):
     start(admin_client, profile)
     session = admin_client.session
@@ -212,39 +198,43 @@ def test_a_code_past_its_time_is_expired_without_asking_the_provider(
     session.save()
     answer = admin_client.post(poll_url(profile), **AJAX).json()
     assert answer["state"] == "expired"
-    assert token_requests(endpoint) == []
+    assert token_requests(token_endpoint) == []
 
 
-def test_a_refused_sign_in_says_so_and_stores_nothing(admin_client, profile, endpoint):
+def test_a_refused_sign_in_says_so_and_stores_nothing(admin_client, profile, token_endpoint):
     start(admin_client, profile)
-    endpoint.scripted["/token"] = [(400, {"error": "access_denied"})]
+    token_endpoint.scripted["/token"] = [(400, {"error": "access_denied"})]
     answer = admin_client.post(poll_url(profile), **AJAX).json()
     assert answer["state"] == "denied" and "refused" in answer["message"] and answer["final"]
     assert SMTPProfile.objects.get(pk=profile.pk).oauth_refresh_token == ""
     assert not LogEntry.objects.exists()
 
 
-def test_another_error_is_named_and_stores_nothing(admin_client, profile, endpoint):
+def test_another_error_is_named_and_stores_nothing(admin_client, profile, token_endpoint):
     start(admin_client, profile)
-    endpoint.scripted["/token"] = [(401, {"error": "invalid_client", "error_description": "no"})]
+    token_endpoint.scripted["/token"] = [
+        (401, {"error": "invalid_client", "error_description": "no"})
+    ]
     answer = admin_client.post(poll_url(profile), **AJAX).json()
     assert answer["state"] == "failed" and "invalid_client" in answer["message"]
     assert SMTPProfile.objects.get(pk=profile.pk).oauth_refresh_token == ""
 
 
-def test_a_token_without_refresh_token_stores_nothing(admin_client, profile, endpoint):
+def test_a_token_without_refresh_token_stores_nothing(admin_client, profile, token_endpoint):
     start(admin_client, profile)
-    endpoint.scripted["/token"] = [(200, {"access_token": "at", "expires_in": 3600})]
+    token_endpoint.scripted["/token"] = [(200, {"access_token": "at", "expires_in": 3600})]
     answer = admin_client.post(poll_url(profile), **AJAX).json()
     assert answer["state"] == "failed" and "offline_access" in answer["message"]
     assert SMTPProfile.objects.get(pk=profile.pk).oauth_connected_at is None
 
 
-def test_an_unreachable_token_endpoint_stores_nothing_and_keeps_the_code(admin_client, endpoint):
+def test_an_unreachable_token_endpoint_stores_nothing_and_keeps_the_code(
+    admin_client, token_endpoint
+):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed = f"https://127.0.0.1:{sock.getsockname()[1]}/token"
-    profile = oauth_profile(closed, endpoint.root + "/device", timeout=2)
+    profile = oauth_profile(closed, token_endpoint.root + "/device", timeout=2)
     start(admin_client, profile)
     answer = admin_client.post(poll_url(profile), **AJAX).json()
     assert answer["state"] == "unreachable" and not answer["final"]
@@ -254,39 +244,41 @@ def test_an_unreachable_token_endpoint_stores_nothing_and_keeps_the_code(admin_c
 
 
 def test_a_provider_that_gives_no_code_is_named_on_the_profile_page(
-    admin_client, profile, endpoint
+    admin_client, profile, token_endpoint
 ):
-    endpoint.scripted["/device"] = [(400, {"error": "unauthorized_client"})]
+    token_endpoint.scripted["/device"] = [(400, {"error": "unauthorized_client"})]
     response = admin_client.post(device_url(profile), follow=True)
     assert response.redirect_chain == [(change_url(profile), 302)]
     assert "unauthorized_client" in page(response)
     assert not admin_client.session.get(_SESSION_KEY)
 
 
-def test_a_profile_without_a_device_endpoint_is_refused(admin_client, endpoint):
-    profile = oauth_profile(endpoint.url, "")
+def test_a_profile_without_a_device_endpoint_is_refused(admin_client, token_endpoint):
+    profile = oauth_profile(token_endpoint.url, "")
     response = admin_client.post(device_url(profile), follow=True)
     assert "device authorization endpoint" in page(response)
-    assert endpoint.requests == []
+    assert token_endpoint.requests == []
 
 
-def test_without_change_permission_nothing_starts_nor_polls(admin_client, profile, endpoint):
+def test_without_change_permission_nothing_starts_nor_polls(admin_client, profile, token_endpoint):
     start(admin_client, profile)
     viewer = client_with("view_smtpprofile")
     assert viewer.post(device_url(profile)).status_code == 403
     assert viewer.post(poll_url(profile), **AJAX).status_code == 403
-    assert len(endpoint.requests) == 1  # the admin's start only
+    assert len(token_endpoint.requests) == 1  # the admin's start only
 
 
-def test_a_sign_in_started_for_another_profile_is_refused(admin_client, profile, endpoint):
-    other = oauth_profile(endpoint.url, endpoint.root + "/device", name="Other", is_default=False)
+def test_a_sign_in_started_for_another_profile_is_refused(admin_client, profile, token_endpoint):
+    other = oauth_profile(
+        token_endpoint.url, token_endpoint.root + "/device", name="Other", is_default=False
+    )
     start(admin_client, profile)
     refused = admin_client.post(poll_url(other), **AJAX)
     assert refused.status_code == 400 and "No sign-in with a code" in refused.json()["message"]
     page_refused = admin_client.get(device_url(other), follow=True)
     assert page_refused.redirect_chain == [(change_url(other), 302)]
     assert "No sign-in with a code is under way for “Other”" in page(page_refused)
-    assert token_requests(endpoint) == []
+    assert token_requests(token_endpoint) == []
     # The first profile's sign-in is untouched and still completes.
     assert admin_client.post(poll_url(profile), **AJAX).json()["state"] == "connected"
     assert SMTPProfile.objects.get(pk=other.pk).oauth_refresh_token == ""

@@ -21,8 +21,7 @@ from smtpconfig.transport import oauth_client, tokens
 from smtpconfig.transport.oauth_client import request_token
 from smtpconfig.transport.tokens import TokenRequest, cached_token, fetch_token
 
-from .helpers import run_in_another_process
-from .tokend import running_token_endpoint
+from .helpers import make_oauth_profile, run_in_another_process
 
 SECRET = "s3cret:Ω+/"  # a colon, a non-Latin-1 letter and form-encoding characters
 CALLBACK = reverse("admin:smtpconfig_smtpprofile_oauth_callback")
@@ -37,17 +36,9 @@ def fresh_client_state():
     oauth_client.auth_methods.by_url.clear()
 
 
-@pytest.fixture
-def endpoint(settings, server_tls_context, ca_pem):
-    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "OAUTH_CA_CERTIFICATE": ca_pem}
-    with running_token_endpoint(server_tls_context) as endpoint:
-        endpoint.answer = (200, {"access_token": "at-1", "expires_in": 3600})
-        yield endpoint
-
-
-def client_credentials(endpoint, secret=SECRET, **params):
+def client_credentials(token_endpoint, secret=SECRET, **params):
     return request_token(
-        endpoint.url,
+        token_endpoint.url,
         grant_type="client_credentials",
         client_id="client-1",
         client_secret=secret,
@@ -73,65 +64,67 @@ def id_token(**claims) -> str:
 # Client authentication.
 
 
-def test_the_secret_goes_in_the_form_first(endpoint):
-    assert client_credentials(endpoint)["access_token"] == "at-1"
-    [form] = endpoint.requests
+def test_the_secret_goes_in_the_form_first(token_endpoint):
+    assert client_credentials(token_endpoint)["access_token"] == "at-1"
+    [form] = token_endpoint.requests
     assert form["client_id"] == "client-1" and form["client_secret"] == SECRET
     assert form["grant_type"] == "client_credentials"
-    assert endpoint.authorizations == [""]
+    assert token_endpoint.authorizations == [""]
 
 
-def test_a_server_that_wants_basic_gets_it_and_it_is_remembered(endpoint):
-    endpoint.require_basic = True
-    assert client_credentials(endpoint)["access_token"] == "at-1"
-    assert [bool(header) for header in endpoint.authorizations] == [False, True]
+def test_a_server_that_wants_basic_gets_it_and_it_is_remembered(token_endpoint):
+    token_endpoint.require_basic = True
+    assert client_credentials(token_endpoint)["access_token"] == "at-1"
+    assert [bool(header) for header in token_endpoint.authorizations] == [False, True]
     # RFC 6749 section 2.3.1: each part form-urlencoded, so ":" and "Ω" arrive whole.
-    assert basic_credentials(endpoint.authorizations[1]) == ("client-1", SECRET)
-    assert "client_secret" not in endpoint.requests[1]
+    assert basic_credentials(token_endpoint.authorizations[1]) == ("client-1", SECRET)
+    assert "client_secret" not in token_endpoint.requests[1]
     # The next request to this endpoint goes straight to Basic.
-    client_credentials(endpoint)
-    assert len(endpoint.requests) == 3 and endpoint.authorizations[2].startswith("Basic ")
+    client_credentials(token_endpoint)
+    assert len(token_endpoint.requests) == 3 and token_endpoint.authorizations[2].startswith(
+        "Basic "
+    )
 
 
-def test_a_wrong_secret_is_tried_both_ways_once_and_refused(endpoint):
-    endpoint.answer = (401, {"error": "invalid_client", "error_description": "bad secret"})
+def test_a_wrong_secret_is_tried_both_ways_once_and_refused(token_endpoint):
+    token_endpoint.answer = (401, {"error": "invalid_client", "error_description": "bad secret"})
     with pytest.raises(TokenRefused) as refused:
-        client_credentials(endpoint)
+        client_credentials(token_endpoint)
     assert refused.value.error == "invalid_client" and SECRET not in str(refused.value)
-    assert len(endpoint.requests) == 2
+    assert len(token_endpoint.requests) == 2
     assert oauth_client.auth_methods.by_url == {}
 
 
-def test_a_public_client_sends_its_client_id_only_and_is_not_retried(endpoint):
-    endpoint.answer = (400, {"error": "invalid_client"})
+def test_a_public_client_sends_its_client_id_only_and_is_not_retried(token_endpoint):
+    token_endpoint.answer = (400, {"error": "invalid_client"})
     with pytest.raises(TokenRefused, match="invalid_client"):
-        client_credentials(endpoint, secret="")
-    [form] = endpoint.requests
+        client_credentials(token_endpoint, secret="")
+    [form] = token_endpoint.requests
     assert form == {
         "grant_type": "client_credentials",
         "client_id": "client-1",
         "scope": "https://outlook.office365.com/.default",
     }
-    assert endpoint.authorizations == [""]
+    assert token_endpoint.authorizations == [""]
 
 
-def test_a_refresh_without_a_refresh_token_is_the_endpoints_to_refuse(endpoint):
-    endpoint.answer = (400, {"error": "invalid_request", "error_description": "no token"})
+def test_a_refresh_without_a_refresh_token_is_the_endpoints_to_refuse(token_endpoint):
+    token_endpoint.answer = (400, {"error": "invalid_request", "error_description": "no token"})
     with pytest.raises(TokenRefused, match="invalid_request"):
-        fetch_token(TokenRequest(endpoint.url, "client-1", client_secret="s"), 5)
-    [form] = endpoint.requests
+        fetch_token(TokenRequest(token_endpoint.url, "client-1", client_secret="s"), 5)
+    [form] = token_endpoint.requests
     assert form["grant_type"] == "refresh_token" and "refresh_token" not in form
 
 
 # Answers read in our words.
 
 
-def test_a_microsoft_style_description_with_line_breaks_and_quotes_is_kept(endpoint):
+def test_a_microsoft_style_description_with_line_breaks_and_quotes_is_kept(token_endpoint):
     # Authlib's own error class refuses such text; the endpoint's words must still show.
     description = 'AADSTS70000: The "code" was already redeemed.\r\nTrace ID: 1'
-    endpoint.answer = (400, {"error": "invalid_grant", "error_description": description})
+    token_endpoint.answer = (400, {"error": "invalid_grant", "error_description": description})
     with pytest.raises(TokenRefused) as refused:
-        client_credentials(endpoint)
+        client_credentials(token_endpoint)
     assert refused.value.error == "invalid_grant" and refused.value.description == description
 
 
@@ -145,29 +138,31 @@ def test_a_microsoft_style_description_with_line_breaks_and_quotes_is_kept(endpo
         ((200, b"{" + b" " * 70_000 + b"}"), "invalid_response", "too long"),
     ],
 )
-def test_an_answer_without_a_token_is_refused_with_what_it_says(endpoint, answer, error, words):
-    endpoint.answer = answer
+def test_an_answer_without_a_token_is_refused_with_what_it_says(
+    token_endpoint, answer, error, words
+):
+    token_endpoint.answer = answer
     with pytest.raises(TokenRefused) as refused:
-        client_credentials(endpoint)
+        client_credentials(token_endpoint)
     assert refused.value.error == error and words in str(refused.value)
 
 
-def test_a_malformed_lifetime_is_taken_as_an_hour(endpoint):
-    endpoint.answer = (200, {"access_token": "at-1", "expires_in": "soon"})
-    request = TokenRequest(endpoint.url, "client-1", "client_credentials", client_secret="s")
+def test_a_malformed_lifetime_is_taken_as_an_hour(token_endpoint):
+    token_endpoint.answer = (200, {"access_token": "at-1", "expires_in": "soon"})
+    request = TokenRequest(token_endpoint.url, "client-1", "client_credentials", client_secret="s")
     assert 3590 <= fetch_token(request, 5).expires_in <= 3600
 
 
 # The app's network rules apply to every request Authlib makes.
 
 
-def test_blocked_networks_apply_to_token_and_device_code_requests(endpoint, settings):
+def test_blocked_networks_apply_to_token_and_device_code_requests(token_endpoint, settings):
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "BLOCKED_NETWORKS": ["127.0.0.0/8"]}
     with pytest.raises(OSError, match="not allowed"):
-        client_credentials(endpoint)
+        client_credentials(token_endpoint)
     with pytest.raises(OSError, match="not allowed"):
-        device_code.start(endpoint.root + "/devicecode", "client-1", "scope", 5)
-    assert endpoint.requests == []
+        device_code.start(token_endpoint.root + "/devicecode", "client-1", "scope", 5)
+    assert token_endpoint.requests == []
 
 
 def test_an_endpoint_that_never_answers_is_given_up_within_the_timeout(settings):
@@ -185,12 +180,12 @@ def test_an_endpoint_that_never_answers_is_given_up_within_the_timeout(settings)
 # The device code flow (RFC 8628) on the same client.
 
 
-def device(endpoint):
+def device(token_endpoint):
     return device_code.DeviceCode("dc-1", "ABCD", "https://x", 60, 5)
 
 
-def test_device_polling_follows_pending_and_slow_down_then_gives_the_account(endpoint):
-    endpoint.scripted = {
+def test_device_polling_follows_pending_and_slow_down_then_gives_the_account(token_endpoint):
+    token_endpoint.scripted = {
         "/token": [
             (400, {"error": "authorization_pending"}),
             (400, {"error": "slow_down"}),
@@ -205,18 +200,18 @@ def test_device_polling_follows_pending_and_slow_down_then_gives_the_account(end
             ),
         ]
     }
-    poll = {"token_url": endpoint.url, "client_id": "client-1", "timeout": 5}
+    poll = {"token_url": token_endpoint.url, "client_id": "client-1", "timeout": 5}
     with pytest.raises(device_code.Pending) as pending:
-        device_code.poll(device(endpoint), **poll)
+        device_code.poll(device(token_endpoint), **poll)
     assert pending.value.interval == 5
     with pytest.raises(device_code.Pending) as pending:
-        device_code.poll(device(endpoint), **poll, interval=7)
+        device_code.poll(device(token_endpoint), **poll, interval=7)
     assert pending.value.interval == 12
     with pytest.raises(TokenRefused, match="access_denied"):
-        device_code.poll(device(endpoint), **poll)
-    token = device_code.poll(device(endpoint), **poll)
+        device_code.poll(device(token_endpoint), **poll)
+    token = device_code.poll(device(token_endpoint), **poll)
     assert token.refresh_token == "1//r" and token.account == "Someone@Example.com"
-    assert endpoint.requests[0] == {
+    assert token_endpoint.requests[0] == {
         "grant_type": device_code.DEVICE_CODE_GRANT,
         "device_code": "dc-1",
         "client_id": "client-1",
@@ -235,24 +230,12 @@ def test_the_account_is_read_from_the_id_token_claims():
 
 
 @pytest.fixture
-def profile(endpoint, db):
-    profile = SMTPProfile(
+def profile(token_endpoint, db):
+    return make_oauth_profile(
         name="Connect me",
-        host="smtp.example.com",
-        port=587,
-        username="mailer@example.com",
-        from_email="mailer@example.com",
-        auth_method="oauth2",
-        oauth_provider="custom",
         oauth_authorization_endpoint="https://login.example.com/authorize?tenant=x",
-        oauth_token_endpoint=endpoint.url,
-        oauth_client_id="client-1",
-        oauth_scopes="SMTP.Send offline_access",
-        is_default=True,
+        oauth_token_endpoint=token_endpoint.url,
     )
-    profile.oauth_client_secret = "client-secret"
-    profile.save()
-    return profile
 
 
 def connect(admin_client, profile, **callback) -> str:
@@ -274,12 +257,12 @@ def connect(admin_client, profile, **callback) -> str:
     ],
 )
 def test_the_callback_names_the_connected_account(
-    admin_client, profile, endpoint, claims, account, warned
+    admin_client, profile, token_endpoint, claims, account, warned
 ):
     answer = {"access_token": "at", "expires_in": 3600, "refresh_token": "1//r"}
     if claims is not None:
         answer["id_token"] = id_token(**claims)
-    endpoint.answer = (200, answer)
+    token_endpoint.answer = (200, answer)
     page = connect(admin_client, profile, code="the-code")
     stored = SMTPProfile.objects.get(pk=profile.pk)
     assert stored.oauth_account == account and stored.oauth_refresh_token == "1//r"
@@ -288,11 +271,11 @@ def test_the_callback_names_the_connected_account(
 
 
 def test_a_callback_without_a_code_asks_nothing_and_changes_nothing(
-    admin_client, profile, endpoint
+    admin_client, profile, token_endpoint
 ):
     assert "has no authorization code" in connect(admin_client, profile)
     assert "has no authorization code" in connect(admin_client, profile, code="")
-    assert endpoint.requests == []
+    assert token_endpoint.requests == []
     assert SMTPProfile.objects.get(pk=profile.pk).oauth_refresh_token == ""
 
 
@@ -312,15 +295,17 @@ def shared_settings(settings, location, ca_pem) -> tuple[dict, dict]:
     return caches, smtpconfig
 
 
-def refresh_request(endpoint) -> TokenRequest:
-    return TokenRequest(endpoint.url, "client-1", client_secret="s", refresh_token="1//r")
+def refresh_request(token_endpoint) -> TokenRequest:
+    return TokenRequest(token_endpoint.url, "client-1", client_secret="s", refresh_token="1//r")
 
 
 @pytest.mark.django_db
-def test_another_process_uses_the_token_from_the_shared_cache(endpoint, settings, tmp_path, ca_pem):
+def test_another_process_uses_the_token_from_the_shared_cache(
+    token_endpoint, settings, tmp_path, ca_pem
+):
     caches, smtpconfig = shared_settings(settings, tmp_path / "cache", ca_pem)
-    endpoint.answer = (200, {"access_token": "at-shared-Ω", "expires_in": 3600})
-    request = refresh_request(endpoint)
+    token_endpoint.answer = (200, {"access_token": "at-shared-Ω", "expires_in": 3600})
+    request = refresh_request(token_endpoint)
     fetch_token(request, 5)
     # Kept encrypted, until a minute before the token expires.
     [stored] = (tmp_path / "cache").iterdir()
@@ -333,12 +318,14 @@ def test_another_process_uses_the_token_from_the_shared_cache(endpoint, settings
 from django.test.utils import override_settings
 with override_settings(CACHES={caches!r}, SMTPCONFIG={smtpconfig!r}):
     from smtpconfig.transport.tokens import TokenRequest, cached_token, fetch_token
-    request = TokenRequest({endpoint.url!r}, "client-1", client_secret="s", refresh_token="1//r")
+    request = TokenRequest(
+        {token_endpoint.url!r}, "client-1", client_secret="s", refresh_token="1//r"
+    )
     token = cached_token(request) or fetch_token(request, 5)
     assert token.access_token == "at-shared-Ω", "another token"
 """
     )
-    assert len(endpoint.requests) == 1
+    assert len(token_endpoint.requests) == 1
     # And in this process, once its own memory is gone.
     tokens._cache.tokens.clear()
     assert cached_token(request).access_token == "at-shared-Ω"
@@ -347,18 +334,20 @@ with override_settings(CACHES={caches!r}, SMTPCONFIG={smtpconfig!r}):
     assert cached_token(request) is None
 
 
-def test_a_token_about_to_expire_is_not_shared(endpoint, settings, tmp_path, ca_pem):
+def test_a_token_about_to_expire_is_not_shared(token_endpoint, settings, tmp_path, ca_pem):
     shared_settings(settings, tmp_path / "cache", ca_pem)
-    endpoint.answer = (200, {"access_token": "at-short", "expires_in": 50})
-    fetch_token(refresh_request(endpoint), 5)
+    token_endpoint.answer = (200, {"access_token": "at-short", "expires_in": 50})
+    fetch_token(refresh_request(token_endpoint), 5)
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
 
 
 @pytest.mark.parametrize("failure", ["unusable", "other key"])
-def test_a_failing_cache_never_stops_a_token(endpoint, settings, tmp_path, ca_pem, failure, caplog):
+def test_a_failing_cache_never_stops_a_token(
+    token_endpoint, settings, tmp_path, ca_pem, failure, caplog
+):
     location = tmp_path / "cache"
     shared_settings(settings, location, ca_pem)
-    request = refresh_request(endpoint)
+    request = refresh_request(token_endpoint)
     if failure == "unusable":
         location.write_text("a file where the cache's directory should be")
     else:
@@ -376,15 +365,15 @@ def test_a_failing_cache_never_stops_a_token(endpoint, settings, tmp_path, ca_pe
     assert "at-1" not in caplog.text
 
 
-def test_smtp_oauth_connect_names_the_account_the_device_flow_signed_in(profile, endpoint):
+def test_smtp_oauth_connect_names_the_account_the_device_flow_signed_in(profile, token_endpoint):
     from io import StringIO
 
     from django.core.management import call_command
 
     SMTPProfile.objects.filter(pk=profile.pk).update(
-        oauth_device_authorization_endpoint=endpoint.root + "/devicecode"
+        oauth_device_authorization_endpoint=token_endpoint.root + "/devicecode"
     )
-    endpoint.scripted = {
+    token_endpoint.scripted = {
         "/devicecode": [
             (200, {"device_code": "dc", "user_code": "U", "verification_uri": "https://x"}),
         ],

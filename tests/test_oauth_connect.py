@@ -12,8 +12,7 @@ from django.urls import reverse
 
 from smtpconfig.models import SMTPProfile
 
-from .helpers import change_url
-from .tokend import running_token_endpoint
+from .helpers import change_url, make_oauth_profile
 
 pytestmark = pytest.mark.django_db
 
@@ -21,35 +20,21 @@ CALLBACK = reverse("admin:smtpconfig_smtpprofile_oauth_callback")
 
 
 @pytest.fixture
-def endpoint(settings, server_tls_context, ca_pem):
-    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "OAUTH_CA_CERTIFICATE": ca_pem}
-    with running_token_endpoint(server_tls_context) as endpoint:
-        endpoint.answer = (
-            200,
-            {"access_token": "at", "expires_in": 3600, "refresh_token": "1//from-consent"},
-        )
-        yield endpoint
+def token_endpoint(token_endpoint):
+    token_endpoint.answer = (
+        200,
+        {"access_token": "at", "expires_in": 3600, "refresh_token": "1//from-consent"},
+    )
+    return token_endpoint
 
 
 @pytest.fixture
-def profile(endpoint):
-    profile = SMTPProfile(
+def profile(token_endpoint):
+    return make_oauth_profile(
         name="Connect me",
-        host="smtp.example.com",
-        port=587,
-        username="mailer@example.com",
-        from_email="mailer@example.com",
-        auth_method="oauth2",
-        oauth_provider="custom",
         oauth_authorization_endpoint="https://login.example.com/authorize",
-        oauth_token_endpoint=endpoint.url,
-        oauth_client_id="client-1",
-        oauth_scopes="SMTP.Send offline_access",
-        is_default=True,
+        oauth_token_endpoint=token_endpoint.url,
     )
-    profile.oauth_client_secret = "client-secret"
-    profile.save()
-    return profile
 
 
 def start(admin_client, profile) -> dict:
@@ -71,7 +56,7 @@ def test_connect_sends_the_admin_to_consent_with_pkce_and_state(admin_client, pr
     assert query["scope"] == "SMTP.Send offline_access"
 
 
-def test_the_callback_stores_the_refresh_token_and_says_so(admin_client, profile, endpoint):
+def test_the_callback_stores_the_refresh_token_and_says_so(admin_client, profile, token_endpoint):
     query = start(admin_client, profile)
     response = admin_client.get(
         CALLBACK, {"state": query["state"], "code": "the-code"}, follow=True
@@ -80,14 +65,14 @@ def test_the_callback_stores_the_refresh_token_and_says_so(admin_client, profile
     stored = SMTPProfile.objects.get(pk=profile.pk)
     assert stored.oauth_refresh_token == "1//from-consent"
     assert stored.oauth_connected_at is not None
-    [form] = endpoint.requests
+    [form] = token_endpoint.requests
     assert form["grant_type"] == "authorization_code" and form["code"] == "the-code"
     # The verifier matches the challenge the provider was given.
     digest = hashlib.sha256(form["code_verifier"].encode()).digest()
     assert base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == query["code_challenge"]
 
 
-def test_a_replayed_or_unknown_state_changes_nothing(admin_client, profile, endpoint):
+def test_a_replayed_or_unknown_state_changes_nothing(admin_client, profile, token_endpoint):
     query = start(admin_client, profile)
     admin_client.get(CALLBACK, {"state": query["state"], "code": "first"})
     SMTPProfile.objects.filter(pk=profile.pk).update(oauth_refresh_token_encrypted="")
@@ -96,10 +81,10 @@ def test_a_replayed_or_unknown_state_changes_nothing(admin_client, profile, endp
     forged = admin_client.get(CALLBACK, {"state": "forged", "code": "x"}, follow=True)
     assert "does not belong to a connection started here" in forged.content.decode()
     assert SMTPProfile.objects.get(pk=profile.pk).oauth_refresh_token == ""
-    assert len(endpoint.requests) == 1
+    assert len(token_endpoint.requests) == 1
 
 
-def test_consent_refused_at_the_provider_changes_nothing(admin_client, profile, endpoint):
+def test_consent_refused_at_the_provider_changes_nothing(admin_client, profile, token_endpoint):
     query = start(admin_client, profile)
     response = admin_client.get(
         CALLBACK,
@@ -107,7 +92,7 @@ def test_consent_refused_at_the_provider_changes_nothing(admin_client, profile, 
         follow=True,
     )
     assert "access_denied" in response.content.decode()
-    assert endpoint.requests == []
+    assert token_endpoint.requests == []
     assert SMTPProfile.objects.get(pk=profile.pk).oauth_refresh_token == ""
 
 

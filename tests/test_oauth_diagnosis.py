@@ -14,7 +14,7 @@ from smtpconfig.probe import run_probe
 from smtpconfig.transport.settings import ConnectionSettings, LoginMethod, Security
 from smtpconfig.transport.tokens import TokenRequest, forget_token
 
-from .helpers import PASSWORD, USER, profile_form
+from .helpers import PASSWORD, USER, make_oauth_profile, profile_form
 from .smtpd import (
     PLAIN_REPLIES,
     OAuth2Handler,
@@ -22,7 +22,6 @@ from .smtpd import (
     running_smtp_server,
     scripted_server,
 )
-from .tokend import running_token_endpoint
 
 TOKEN, RECIPIENT = "eyJ0eXAi-test-access-token", "to@example.org"
 
@@ -284,13 +283,6 @@ def test_send_as_denied_after_the_message_points_at_the_from_address():
 # A token without the scope to send mail: said at the Token step, before any login.
 
 
-@pytest.fixture
-def token_endpoint(settings, server_tls_context, ca_pem):
-    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "OAUTH_CA_CERTIFICATE": ca_pem}
-    with running_token_endpoint(server_tls_context) as endpoint:
-        yield endpoint
-
-
 def microsoft_grant(endpoint, scope="https://outlook.office.com/SMTP.Send offline_access"):
     request = TokenRequest(
         token_url=endpoint.url, client_id="client-1", refresh_token="1//rt", scope=scope
@@ -376,26 +368,15 @@ def test_the_admin_and_smtp_test_say_the_same_for_microsofts_smtp_auth_off(
 
 @pytest.mark.django_db
 def test_smtp_test_explains_a_refused_token_after_the_token_step(token_endpoint):
-    from smtpconfig.models import SMTPProfile
-
     token_endpoint.answer = (200, {"access_token": "a-token-the-server-refuses", "expires_in": 600})
     handler = OAuth2Handler({USER: TOKEN}, failure_reply=MS_UNSUCCESSFUL)
     with running_smtp_server(handler=handler) as server:
-        SMTPProfile.objects.create(
+        make_oauth_profile(
+            mail_server=server,
             name="M365",
-            host="127.0.0.1",
-            port=server.port,
-            security=Security.NONE,
-            allow_plaintext_auth=True,
-            username=USER,
-            from_email=USER,
-            timeout=5,
-            is_default=True,
-            auth_method=LoginMethod.OAUTH2,
-            oauth_provider="custom",
-            oauth_grant="refresh_token",
             oauth_token_endpoint=token_endpoint.url,
-            oauth_client_id="client-1",
+            oauth_client_secret="",
+            oauth_scopes="",
             oauth_refresh_token="1//connected",
         )
         json_code, output = smtp_test("--json")

@@ -32,7 +32,7 @@ from django.urls import reverse
 
 from smtpconfig.models import DeliveryLog, SMTPProfile
 
-from .helpers import change_url
+from .helpers import change_url, make_oauth_profile
 from .oauthd import (
     MICROSOFT_BAD_TOKEN,
     OAuthError,
@@ -68,30 +68,18 @@ def mail_server(oauthd):
 
 def make_profile(oauthd, mail_server, **fields) -> SMTPProfile:
     """A saved OAuth2 profile with the custom provider at oauthd (no account connected)."""
-    values = {
-        "name": "OAuth",
-        "host": "127.0.0.1",
-        "port": mail_server.port,
-        "security": "none",
-        "allow_plaintext_auth": True,
-        "username": USER,
-        "from_email": USER,
-        "timeout": 5,
-        "is_default": True,
-        "auth_method": "oauth2",
-        "oauth_provider": "custom",
-        "oauth_grant": "refresh_token",
-        "oauth_authorization_endpoint": oauthd.authorize_url,
-        "oauth_token_endpoint": oauthd.token_url,
-        "oauth_device_authorization_endpoint": oauthd.device_url,
-        "oauth_client_id": CLIENT_ID,
-        "oauth_scopes": "SMTP.Send offline_access",
-        "oauth_client_secret": CLIENT_SECRET,
-    }
-    values.update(fields)
-    profile = SMTPProfile(**values)
-    profile.save()
-    return profile
+    return make_oauth_profile(
+        **{
+            "mail_server": mail_server,
+            "oauth_grant": "refresh_token",
+            "oauth_authorization_endpoint": oauthd.authorize_url,
+            "oauth_token_endpoint": oauthd.token_url,
+            "oauth_device_authorization_endpoint": oauthd.device_url,
+            "oauth_client_id": CLIENT_ID,
+            "oauth_client_secret": CLIENT_SECRET,
+            **fields,
+        }
+    )
 
 
 @pytest.fixture

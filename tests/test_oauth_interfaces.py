@@ -11,32 +11,25 @@ from smtpconfig.models import SMTPProfile
 from smtpconfig.transport.settings import LoginMethod, Security
 from smtpconfig.transport.tokens import post_form
 
-from .helpers import ADD_URL, form_data
+from .helpers import ADD_URL, form_data, make_oauth_profile
 
 pytestmark = pytest.mark.django_db
 
 
 def make_profile(**fields) -> SMTPProfile:
-    values = {
-        "name": "OAuth",
-        "host": "127.0.0.1",
-        "port": 2525,
-        "security": Security.NONE,
-        "username": "mailer@example.com",
-        "from_email": "mailer@example.com",
-        "auth_method": LoginMethod.OAUTH2,
-        "oauth_provider": "custom",
-        "oauth_client_id": "client-1",
-        "oauth_token_endpoint": "https://id.example.com/token",
-        "oauth_authorization_endpoint": "https://id.example.com/authorize",
-        "oauth_device_authorization_endpoint": "https://id.example.com/device",
-        "oauth_scopes": "smtp offline_access",
-    }
-    values.update(fields)
-    profile = SMTPProfile(**values)
-    profile.oauth_client_secret = "client-secret"
-    profile.save()
-    return profile
+    return make_oauth_profile(
+        **{
+            "host": "127.0.0.1",
+            "port": 2525,
+            "security": Security.NONE,
+            "is_default": False,
+            "oauth_token_endpoint": "https://id.example.com/token",
+            "oauth_authorization_endpoint": "https://id.example.com/authorize",
+            "oauth_device_authorization_endpoint": "https://id.example.com/device",
+            "oauth_scopes": "smtp offline_access",
+            **fields,
+        }
+    )
 
 
 def test_the_profile_has_the_fields_named_in_the_issue():

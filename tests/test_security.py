@@ -18,7 +18,16 @@ from smtpconfig.checks import check_stored_secrets
 from smtpconfig.models import DeliveryLog, Security, SMTPProfile
 from smtpconfig.probe import ProbeSettings, run_probe
 
-from .helpers import ADD_URL, LIST_URL, PASSWORD, USER, change_url, form_data, page
+from .helpers import (
+    ADD_URL,
+    LIST_URL,
+    PASSWORD,
+    USER,
+    change_url,
+    form_data,
+    make_oauth_profile,
+    page,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -64,19 +73,13 @@ def test_rotate_key_reports_unreadable_passwords_and_rotates_the_rest(settings, 
     assert crypto.is_current(SMTPProfile.objects.get(name="Readable").password_encrypted)
 
 
-def test_rotate_key_re_encrypts_oauth2_secrets_too(settings, make_profile):
+def test_rotate_key_re_encrypts_oauth2_secrets_too(settings):
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "ENCRYPTION_KEYS": [OLD_KEY]}
-    profile = make_profile(
-        name="OAuth",
-        username=USER,
-        auth_method="oauth2",
-        oauth_provider="custom",
+    make_oauth_profile(
         oauth_token_endpoint="https://id.example.com/token",
-        oauth_client_id="client-1",
+        oauth_client_secret="client-secret-1",
+        oauth_refresh_token="refresh-token-1",
     )
-    profile.oauth_client_secret = "client-secret-1"
-    profile.oauth_refresh_token = "refresh-token-1"
-    profile.save()
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "ENCRYPTION_KEYS": [NEW_KEY, OLD_KEY]}
     assert [m.id for m in check_stored_secrets()] == ["smtpconfig.W003"]
 
@@ -90,18 +93,13 @@ def test_rotate_key_re_encrypts_oauth2_secrets_too(settings, make_profile):
     assert check_stored_secrets() == []
 
 
-def test_unreadable_oauth2_secrets_are_named_by_the_check(settings, make_profile):
+def test_unreadable_oauth2_secrets_are_named_by_the_check(settings):
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "ENCRYPTION_KEYS": [OLD_KEY]}
-    profile = make_profile(
-        name="OAuth",
-        username=USER,
-        auth_method="oauth2",
-        oauth_provider="custom",
+    make_oauth_profile(
         oauth_token_endpoint="https://id.example.com/token",
-        oauth_client_id="client-1",
+        oauth_client_secret="",
+        oauth_refresh_token="refresh-token-1",
     )
-    profile.oauth_refresh_token = "refresh-token-1"
-    profile.save()
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "ENCRYPTION_KEYS": [NEW_KEY]}  # key lost
     warnings = {message.id: message.msg for message in check_stored_secrets()}
     assert "OAuth" in warnings["smtpconfig.W004"]

@@ -9,19 +9,17 @@ from smtpconfig.transport.session import open_session
 from smtpconfig.transport.settings import ConnectionSettings, LoginMethod, Security
 from smtpconfig.transport.tokens import TokenRequest, cached_token, fetch_token, forget_token
 
+from .helpers import make_oauth_profile
 from .smtpd import OAuth2Handler, free_port, running_smtp_server
-from .tokend import running_token_endpoint
 
 USER, RECIPIENT = "mailer@example.com", "to@example.org"
 OLD, NEW = "old-access-token-Ω1", "new-access-token-Ω2"
 
 
 @pytest.fixture
-def token_endpoint(settings, server_tls_context, ca_pem):
-    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "OAUTH_CA_CERTIFICATE": ca_pem}
-    with running_token_endpoint(server_tls_context) as endpoint:
-        endpoint.answer = (200, {"access_token": NEW, "expires_in": 3600})
-        yield endpoint
+def token_endpoint(token_endpoint):
+    token_endpoint.answer = (200, {"access_token": NEW, "expires_in": 3600})
+    return token_endpoint
 
 
 def grant(endpoint) -> TokenRequest:
@@ -184,29 +182,14 @@ def test_the_transport_alone_retries_too(token_endpoint):
 # Through the site's mail: the retry, and failover when no token can be had.
 
 
-def make_oauth_profile(server_port, token_url, **fields):
-    from smtpconfig.models import SMTPProfile
-
-    values = {
-        "name": "OAuth",
-        "host": "127.0.0.1",
-        "port": server_port,
-        "security": Security.NONE,
-        "allow_plaintext_auth": True,
-        "username": USER,
-        "from_email": USER,
-        "is_default": True,
-        "priority": 100,
-        "timeout": 5,
-        "auth_method": LoginMethod.OAUTH2,
-        "oauth_provider": "custom",
-        "oauth_token_endpoint": token_url,
-        "oauth_client_id": "client-1",
-        "oauth_client_secret": "client-secret",
-        "oauth_refresh_token": "1//connected",
-    }
-    profile = SMTPProfile(**(values | fields))
-    profile.save()
+def connected_profile(server, token_url):
+    """A saved OAuth2 profile at ``server`` with an account connected (no scope named)."""
+    profile = make_oauth_profile(
+        mail_server=server,
+        oauth_token_endpoint=token_url,
+        oauth_scopes="",
+        oauth_refresh_token="1//connected",
+    )
     forget_token(profile.token_request())
     return profile
 
@@ -216,7 +199,7 @@ def make_oauth_profile(server_port, token_url, **fields):
 def test_the_site_mail_retries_a_refused_kept_token(token_endpoint):
     handler = OAuth2Handler({USER: NEW})
     with running_smtp_server(handler=handler) as server:
-        profile = make_oauth_profile(server.port, token_endpoint.url)
+        profile = connected_profile(server, token_endpoint.url)
         keep_old_token(token_endpoint, profile.token_request())
         assert mail.send_mail("Hello", "Body", None, [RECIPIENT]) == 1
     assert handler.attempts == [USER, USER] and len(server.messages) == 1
@@ -237,7 +220,7 @@ def test_a_token_that_cannot_be_had_fails_over_to_the_next_profile(
         token_url, words = f"https://127.0.0.1:{free_port()}/token", "could not be reached"
     handler = OAuth2Handler({USER: NEW})
     with running_smtp_server(handler=handler) as server:
-        make_oauth_profile(server.port, token_url)
+        connected_profile(server, token_url)
         make_profile(name="Backup", port=plain_server.port, is_default=False, priority=200)
         assert mail.send_mail("Hello", "Body", None, [RECIPIENT]) == 1
     assert handler.attempts == []  # the mail server never saw a login
@@ -258,7 +241,7 @@ def test_a_token_that_cannot_be_had_and_no_other_profile_fails_with_the_reason(t
 
     token_endpoint.answer = (400, {"error": "invalid_grant", "error_description": "revoked"})
     with running_smtp_server(handler=OAuth2Handler({USER: NEW})) as server:
-        make_oauth_profile(server.port, token_endpoint.url)
+        connected_profile(server, token_endpoint.url)
         with pytest.raises(TokenRefused) as raised:
             mail.send_mail("Hello", "Body", None, [RECIPIENT])
     assert raised.value.error == "invalid_grant"

@@ -14,8 +14,8 @@ from smtpconfig.transport.settings import ConnectionSettings, LoginMethod, Secur
 from smtpconfig.transport.steps import Step, StepFailed
 from smtpconfig.transport.tokens import TokenRequest
 
+from .helpers import make_oauth_profile
 from .smtpd import OAuth2Handler, free_port, running_smtp_server
-from .tokend import running_token_endpoint
 
 USER, TOKEN = "mailer@example.com", "ya29.a0-test-access-token"
 
@@ -99,11 +99,9 @@ CLIENT_SECRET, REFRESH_TOKEN = "client-secret-Ω", "1//refresh-token"
 
 
 @pytest.fixture
-def token_endpoint(settings, server_tls_context, ca_pem):
-    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "OAUTH_CA_CERTIFICATE": ca_pem}
-    with running_token_endpoint(server_tls_context) as endpoint:
-        endpoint.answer = (200, {"access_token": TOKEN, "expires_in": 3600})
-        yield endpoint
+def token_endpoint(token_endpoint):
+    token_endpoint.answer = (200, {"access_token": TOKEN, "expires_in": 3600})
+    return token_endpoint
 
 
 @pytest.fixture(autouse=True)
@@ -185,34 +183,23 @@ def test_the_token_endpoint_is_reached_through_the_network_policy(
 # A profile that signs in with OAuth2, through the site's mail (the backend).
 
 
-def make_oauth_profile(oauth_server, token_endpoint, **fields):
-    """A saved profile that signs in with OAuth2 at the local servers (``fields`` win)."""
-    from smtpconfig.models import SMTPProfile
-
-    values = {
-        "name": "OAuth",
-        "host": "127.0.0.1",
-        "port": oauth_server.port,
-        "security": Security.NONE,
-        "allow_plaintext_auth": True,
-        "username": USER,
-        "from_email": USER,
-        "is_default": True,
-        "timeout": 5,
-        "auth_method": LoginMethod.OAUTH2,
-        "oauth_provider": "custom",
-        "oauth_token_endpoint": token_endpoint.url,
-        "oauth_client_id": "client-1",
-    }
-    values.update(fields)
-    profile = SMTPProfile(**values)
-    profile.save()
-    return profile
+def oauth_profile_at(oauth_server, token_endpoint, **fields):
+    """A saved profile that signs in with OAuth2 at the local servers (no client secret
+    or scope unless ``fields`` give them)."""
+    return make_oauth_profile(
+        **{
+            "mail_server": oauth_server,
+            "oauth_token_endpoint": token_endpoint.url,
+            "oauth_client_secret": "",
+            "oauth_scopes": "",
+            **fields,
+        }
+    )
 
 
 @pytest.fixture
 def oauth_profile(db, oauth_server, token_endpoint):
-    return make_oauth_profile(
+    return oauth_profile_at(
         oauth_server,
         token_endpoint,
         oauth_client_secret=CLIENT_SECRET,
@@ -383,7 +370,7 @@ def test_moving_the_token_endpoint_asks_for_the_client_secret_again(
 
 @pytest.fixture
 def connect_profile(db, oauth_server, token_endpoint):
-    return make_oauth_profile(
+    return oauth_profile_at(
         oauth_server,
         token_endpoint,
         name="Device",
