@@ -32,7 +32,7 @@ from django.urls import reverse
 
 from smtpconfig.models import DeliveryLog, SMTPProfile
 
-from .helpers import change_url, make_oauth_profile
+from .helpers import change_url, form_data, make_oauth_profile
 from .oauthd import (
     MICROSOFT_BAD_TOKEN,
     OAuthError,
@@ -301,33 +301,29 @@ def test_app_only_access_with_a_wrong_secret_is_invalid_client(db, oauthd, mail_
 
 
 def send_test_form(profile, **overrides) -> dict:
-    data = {
-        "name": profile.name,
-        "host": profile.host,
-        "port": str(profile.port),
-        "security": "none",
-        "allow_plaintext_auth": "on",
-        "verify_certificate": "on",
-        "username": profile.username,
-        "from_email": profile.from_email,
-        "timeout": "5",
-        "enabled": "on",
-        "is_default": "on",
-        "priority": "100",
-        "auth_method": "oauth2",
-        "oauth_provider": "custom",
-        "oauth_grant": "refresh_token",
-        "oauth_authorization_endpoint": profile.oauth_authorization_endpoint,
-        "oauth_token_endpoint": profile.oauth_token_endpoint,
-        "oauth_device_authorization_endpoint": profile.oauth_device_authorization_endpoint,
-        "oauth_client_id": profile.oauth_client_id,
-        "oauth_scopes": profile.oauth_scopes,
-        "oauth_client_secret": "",  # blank: keep the stored one
-        "_send_test": "1",
-        "_test_to": "to@example.org",
-    }
-    data.update(overrides)
-    return data
+    """The profile's change form as posted with "Send test email" (the secret left blank:
+    the stored one is kept)."""
+    return form_data(
+        **{
+            "name": profile.name,
+            "host": profile.host,
+            "port": str(profile.port),
+            "username": profile.username,
+            "from_email": profile.from_email,
+            "auth_method": "oauth2",
+            "oauth_provider": "custom",
+            "oauth_grant": "refresh_token",
+            "oauth_authorization_endpoint": profile.oauth_authorization_endpoint,
+            "oauth_token_endpoint": profile.oauth_token_endpoint,
+            "oauth_device_authorization_endpoint": profile.oauth_device_authorization_endpoint,
+            "oauth_client_id": profile.oauth_client_id,
+            "oauth_scopes": profile.oauth_scopes,
+            "oauth_client_secret": "",
+            "_send_test": "1",
+            "_test_to": "to@example.org",
+            **overrides,
+        }
+    )
 
 
 def test_send_test_email_in_the_admin_shows_a_token_step_before_authentication(

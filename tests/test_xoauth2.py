@@ -14,7 +14,7 @@ from smtpconfig.transport.settings import ConnectionSettings, LoginMethod, Secur
 from smtpconfig.transport.steps import Step, StepFailed
 from smtpconfig.transport.tokens import TokenRequest
 
-from .helpers import make_oauth_profile
+from .helpers import form_data, make_oauth_profile
 from .smtpd import OAuth2Handler, free_port, running_smtp_server
 
 USER, TOKEN = "mailer@example.com", "ya29.a0-test-access-token"
@@ -279,28 +279,21 @@ def test_a_profile_whose_secrets_cannot_be_used_fails_over_to_the_next(
 
 
 def app_only_form(oauth_server, token_endpoint, **overrides):
-    data = {
-        "name": "M365 app-only",
-        "host": "127.0.0.1",
-        "port": str(oauth_server.port),
-        "security": "none",
-        "allow_plaintext_auth": "on",
-        "verify_certificate": "on",
-        "username": USER,
-        "from_email": USER,
-        "timeout": "5",
-        "enabled": "on",
-        "is_default": "on",
-        "priority": "100",
-        "auth_method": "oauth2",
-        "oauth_provider": "custom",
-        "oauth_grant": "client_credentials",
-        "oauth_token_endpoint": token_endpoint.url,
-        "oauth_client_id": "app-1",
-        "oauth_client_secret": CLIENT_SECRET,
-    }
-    data.update(overrides)
-    return {key: value for key, value in data.items() if value is not None}
+    return form_data(
+        **{
+            "name": "M365 app-only",
+            "port": str(oauth_server.port),
+            "username": USER,
+            "from_email": USER,
+            "auth_method": "oauth2",
+            "oauth_provider": "custom",
+            "oauth_grant": "client_credentials",
+            "oauth_token_endpoint": token_endpoint.url,
+            "oauth_client_id": "app-1",
+            "oauth_client_secret": CLIENT_SECRET,
+            **overrides,
+        }
+    )
 
 
 @pytest.mark.django_db
