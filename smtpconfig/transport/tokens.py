@@ -180,8 +180,10 @@ def fetch_token(request: TokenRequest, timeout: float) -> Token:
     return cached_token(retry) or _fetch(retry, timeout)
 
 
-# After invalid_grant, how long to look for a newer refresh token another worker is storing.
-_NEWER_TOKEN_WAITS = (0.0, 0.2, 0.5)
+# After invalid_grant, when to look again for a newer refresh token another worker is
+# storing (its answer and our refusal may cross by milliseconds); a revoked consent, which
+# no newer token cures, costs a send no more than the last wait.
+_NEWER_TOKEN_WAITS = (0.0, 0.25)
 
 
 @sensitive_variables("request", "stored")
