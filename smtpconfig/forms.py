@@ -473,6 +473,7 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
             profile_name=data.get("name", ""),
             allow_plaintext_auth=data.get("allow_plaintext_auth", False),
             login_method=data.get("auth_method") or LoginMethod.PASSWORD,
+            provider=data.get("provider") or data.get("preset") or "",
         )
 
     #: The name the admin's test used before the transport had one settings value.

@@ -19,6 +19,7 @@ from .base import (
     Diagnosis,
 )
 from .general import temporary
+from .provider import login_refused_by, provider_of
 from .signin import login_refused, token_refused
 
 
@@ -112,8 +113,11 @@ def auth(exc, code, reply, settings, failure) -> Diagnosis:
     known = login_refused(code, reply, settings)
     if known:
         return known
+    # The provider's own rules come last (after a reply that says what is wrong by itself):
+    # its user name is not always the full email address.
+    preset = None if oauth else provider_of(settings)
     match = None if oauth else known_error_for(settings.host, f"{code} {reply}")
-    if match:
+    if match and (match[0] is not preset or match[1].distinctive):
         preset, known = match
         return Diagnosis(
             code=f"{preset.key}_auth",
@@ -154,6 +158,8 @@ def auth(exc, code, reply, settings, failure) -> Diagnosis:
         )
     if oauth:
         return token_refused(code, reply, settings)
+    if preset is not None:
+        return login_refused_by(preset, code, reply, settings)
     return Diagnosis(
         code="auth_failed",
         problem=_("The server rejected the user name or password (%(code)s %(reply)s).")

@@ -95,6 +95,9 @@ class ConnectionSettings:
     #: A client certificate (Django's ``EMAIL_SSL_CERTFILE`` / ``EMAIL_SSL_KEYFILE``).
     client_certfile: str | None = None
     client_keyfile: str | None = field(default=None, repr=False)
+    #: The provider preset the profile was made from (a preset key; blank for none): the
+    #: diagnosis explains a refused login by that provider's rules.
+    provider: str = ""
 
     @classmethod
     def from_profile(
@@ -127,6 +130,7 @@ class ConnectionSettings:
             reply_to=profile.reply_to,
             profile_name=profile.name,
             allow_plaintext_auth=profile.allow_plaintext_auth,
+            provider=getattr(profile, "provider", "") or "",
         )
 
     @property
