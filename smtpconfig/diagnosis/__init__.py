@@ -43,18 +43,22 @@ def diagnose(
     detail: str = "",
     certificate: dict | None = None,
     recipient: str = "",
+    address: str = "",
 ) -> Diagnosis:
     """Explain ``error``, raised at ``step`` with ``settings``.
 
     ``detail`` is the caller's account of the failure (the error described,
     by default); ``certificate`` the server's, when one was read;
-    ``recipient`` the test's recipient or the message's recipients.
+    ``recipient`` the test's recipient or the message's recipients;
+    ``address`` the server's address the conversation connected to.
     """
     step = Step(step)
     if isinstance(error, smtplib.SMTPRecipientsRefused) and error.recipients:
         code, reply = next(iter(error.recipients.values()))
         error = smtplib.SMTPResponseException(code, reply)
-    failure = Failure(step, error, detail or describe_error(error), certificate or {}, recipient)
+    failure = Failure(
+        step, error, detail or describe_error(error), certificate or {}, recipient, address
+    )
     if isinstance(error, ConversationTimeout):
         return general.too_slow(error, settings)
     if isinstance(error, SMTPProtocolError):

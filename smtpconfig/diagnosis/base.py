@@ -46,6 +46,8 @@ class Failure:
     certificate: dict | None = None
     #: The test's recipient, or the message's recipients.
     recipient: str = ""
+    #: The server's address the conversation connected to ("" when not known).
+    address: str = ""
 
 
 # OpenSSL's words for "the other side is not speaking TLS".

@@ -20,6 +20,8 @@ from .base import (
     NOT_TLS,
     Diagnosis,
 )
+from .certificate_names import names_pointing_at
+from .provider import provider_of
 
 
 def tls(exc, code, reply, settings, failure) -> Diagnosis:
@@ -39,7 +41,7 @@ def tls(exc, code, reply, settings, failure) -> Diagnosis:
             suggestion=Security.SSL,
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return certificate(exc, settings, failure.certificate)
+        return certificate(exc, settings, failure.certificate, failure.address)
     if settings.security == Security.SSL and NOT_TLS.search(str(exc)):
         choice = _("Choose STARTTLS and port 587") if settings.port == 465 else _("Choose STARTTLS")
         return Diagnosis(
@@ -79,25 +81,12 @@ def tls(exc, code, reply, settings, failure) -> Diagnosis:
     )
 
 
-def certificate(exc: ssl.SSLCertVerificationError, settings, certificate: dict) -> Diagnosis:
+def certificate(
+    exc: ssl.SSLCertVerificationError, settings, certificate: dict, address: str = ""
+) -> Diagnosis:
     number = exc.verify_code
-    names = [name for name in certificate.get("names", []) if "*" not in name]
     if number in (CERT_HOSTNAME_MISMATCH, CERT_IP_MISMATCH):
-        problem = _("The server's certificate is not valid for the name “%(host)s”.") % {
-            "host": settings.host
-        }
-        if certificate.get("names"):
-            problem += " " + _("It names: %(names)s.") % {"names": ", ".join(certificate["names"])}
-        return Diagnosis(
-            code="certificate_name_mismatch",
-            problem=problem,
-            fix=_(
-                "Enter the server name exactly as it appears in the certificate (often the "
-                "provider's own host name rather than your domain)."
-            ),
-            field="host",
-            suggestion=names[0] if len(names) == 1 else None,
-        )
+        return _name_mismatch(settings, certificate, address)
     if number in (CERT_EXPIRED, CERT_NOT_YET_VALID):
         when = certificate.get("not_after", "")[:10] if number == CERT_EXPIRED else ""
         return Diagnosis(
@@ -138,4 +127,61 @@ def certificate(exc: ssl.SSLCertVerificationError, settings, certificate: dict) 
         % {"reason": exc.verify_message or exc.reason},
         fix=_("Ask the server's administrator to fix the certificate."),
         field="verify_certificate",
+    )
+
+
+def _name_mismatch(settings, certificate: dict, address: str) -> Diagnosis:
+    """A certificate for other names: one of them is offered only if it points at this server."""
+    said = {
+        "host": settings.host,
+        "names": ", ".join(certificate.get("names", [])),
+        "address": address,
+    }
+    problem = _("The server's certificate is not valid for the name “%(host)s”.") % said
+    if said["names"]:
+        problem += " " + _("It names: %(names)s.") % said
+    confirmed = names_pointing_at(
+        certificate.get("names", []), address, settings.port, settings.timeout
+    )
+    if confirmed:
+        return Diagnosis(
+            code="certificate_name_mismatch",
+            problem=problem
+            + " "
+            + _("%(name)s points to the same server (%(address)s).")
+            % {**said, "name": confirmed[0]},
+            fix=_("Enter the server name as the certificate names it: %(name)s.")
+            % {"name": confirmed[0]},
+            field="host",
+            suggestion=confirmed[0],
+        )
+    preset = provider_of(settings)
+    documented = (
+        " "
+        + _("%(provider)s's documented server is %(documented)s.")
+        % {"provider": preset.label, "documented": preset.host}
+        if preset is not None and preset.host
+        else ""
+    )
+    return Diagnosis(
+        code="certificate_name_mismatch",
+        problem=problem
+        + " "
+        + (
+            _(
+                "None of those names points to the address connected to (%(address)s): the "
+                "certificate does not belong to this server."
+            )
+            if address
+            else _("The certificate does not belong to this server.")
+        )
+        % said,
+        fix=_(
+            "Do not switch to a name from this certificate. Check the server name and port "
+            "against your provider's documented settings; if they are right, something "
+            "between this machine and the server (a proxy, security software or a captive "
+            "portal) may be intercepting the connection."
+        )
+        + documented,
+        field="host",
     )

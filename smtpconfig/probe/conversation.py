@@ -57,6 +57,9 @@ class ProbeRecorder(Recorder):
 
     def __init__(self, report: ProbeReport):
         self.report = report
+        #: The address the conversation connected to (a certificate's names are checked
+        #: against it before one is suggested as the server name).
+        self.address = ""
         #: Every client of the conversation, oldest first (a login retried with a fresh
         #: token may reconnect); kept for their transcripts, also when the session fails.
         self.clients: list[smtplib.SMTP] = []
@@ -109,6 +112,9 @@ class ProbeRecorder(Recorder):
 
     def resolved(self, addresses: list[str]) -> None:
         self.report.addresses = addresses
+
+    def connected(self, address: str, failures: list[str]) -> None:
+        self.address = str(address)
 
     def tls_established(self, sock: ssl.SSLSocket) -> str:
         report = self.report
@@ -179,6 +185,7 @@ def run_probe(settings: ConnectionSettings, recipient: str, *, send: bool = True
             detail=step.detail if step else "",
             certificate=report.certificate,
             recipient=recipient,
+            address=recorder.address,
         )
     finally:
         if client is not None:
