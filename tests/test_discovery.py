@@ -160,8 +160,8 @@ def test_srv_records_implicit_tls_first(use_dns):
 def test_srv_dot_target_means_no_service(use_dns, settings):
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DISCOVERY_PORTS": []}
     result = discover("user@nosubmission.test")
-    assert result.candidates == []
-    assert "Nothing was found" in result.notes[0]
+    assert result.candidates == [] and not result.found
+    assert "Ask your mail provider" in result.notes[-1]
 
 
 def test_guess_is_kept_only_where_a_server_greets(use_dns, settings, plain_server):
@@ -199,25 +199,54 @@ def test_a_guess_in_a_blocked_network_is_never_contacted(use_dns, settings):
 
 def test_domain_that_does_not_exist(use_dns):
     result = discover("x@missing.test")
-    assert result.candidates == []
-    assert "does not exist" in " ".join(result.notes)
+    assert result.candidates == [] and result.dns_status == "ok"
+    assert "The domain missing.test does not exist in DNS" in result.notes[0]
+    assert not any("could not be reached" in note for note in result.notes)
 
 
 def test_silent_dns_is_reported_within_three_seconds(use_dns):
     started = time.monotonic()
     result = discover("x@slow.test")
     assert time.monotonic() - started < 3
-    assert result.dns_answered is False
-    assert "DNS did not answer" in result.notes[0]
+    assert result.dns_answered is False and result.dns_status == "unreachable"
+    assert "DNS could not be reached, so nothing could be checked" in result.notes[0]
+    assert "does not exist" not in " ".join(result.notes)
 
 
 def test_silent_dns_still_offers_a_known_provider(settings):
-    with running_dns_server(Zone({}, silent=("",))) as address:
+    with running_dns_server(Zone({}, silent=("yahoo.com",))) as address:
         settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DNS_NAMESERVERS": [address]}
         started = time.monotonic()
         result = discover("x@yahoo.com")
         assert time.monotonic() - started < 3
     assert best(result) == ("smtp.mail.yahoo.com", 465, "ssl", "preset")
+    # Known from the preset, not confirmed: "known provider", never "sure".
+    assert {c.confidence for c in result.candidates} == {"known"}
+    assert result.notes == ["DNS could not be reached, so nothing could be checked."]
+
+
+def test_dns_that_denies_a_known_providers_domain_is_not_believed(settings):
+    """An offline resolver answering NXDOMAIN for every name: gmail.com does exist."""
+    with running_dns_server(Zone({})) as address:
+        settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DNS_NAMESERVERS": [address]}
+        result = discover("someone@gmail.com")
+        health = check_sender_domain("someone@gmail.com", "smtp.gmail.com", use_cache=False)
+    assert best(result) == ("smtp.gmail.com", 587, "starttls", "preset")
+    assert result.dns_status == "unreliable"
+    assert {c.confidence for c in result.candidates} == {"known"}
+    text = " ".join(result.notes)
+    assert "does not exist in DNS" not in text
+    assert "nothing could be checked" in text
+    assert [(f.status, "gives no real answers" in f.message) for f in health] == [(UNKNOWN, True)]
+
+
+def test_a_known_provider_confirmed_by_dns_is_sure(settings):
+    zone = Zone({("gmail.com", "MX"): ["5 gmail-smtp-in.l.google.com."]})
+    with running_dns_server(zone) as address:
+        settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DNS_NAMESERVERS": [address]}
+        result = discover("someone@gmail.com")
+    assert result.dns_status == "ok" and result.notes == []
+    assert {c.confidence for c in result.candidates} == {"high"}
 
 
 def test_not_an_address():

@@ -38,6 +38,8 @@ _CONFIDENCE_LABELS = {
     "high": gettext_lazy("sure"),
     "medium": gettext_lazy("likely"),
     "low": gettext_lazy("a guess"),
+    # A preset's documented settings that DNS could not confirm.
+    "known": gettext_lazy("known provider"),
 }
 
 
@@ -68,5 +70,6 @@ def discovery_context(result, use_settings_url: str = "") -> dict:
         "address": result.address,
         "candidates": candidates,
         "notes": result.notes,
+        "found": bool(candidates),
         "use_settings_url": use_settings_url,
     }

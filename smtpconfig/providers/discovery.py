@@ -21,7 +21,7 @@ from __future__ import annotations
 import smtplib
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from django.utils.translation import gettext as _
 
@@ -38,6 +38,14 @@ TIME_BUDGET = 3.0
 _GUESS_PREFIXES = ("smtp", "mail")
 
 HIGH, MEDIUM, LOW = "high", "medium", "low"
+#: A preset's settings for its own domain when DNS could not confirm anything: the
+#: provider's documented settings, not a finding.
+KNOWN = "known"
+
+#: What DNS said: everything ("ok"), some of it ("partial"), nothing ("unreachable"), or
+#: answers that cannot be true, such as a known provider's domain not existing ("unreliable":
+#: an offline or filtering resolver).
+DNS_OK, DNS_PARTIAL, DNS_UNREACHABLE, DNS_UNRELIABLE = "ok", "partial", "unreachable", "unreliable"
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,14 @@ class DiscoveryResult:
     candidates: list[Candidate] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dns_answered: bool = True
+    #: One of the ``DNS_*`` values: whether DNS could be asked, and believed.
+    dns_status: str = DNS_OK
     duration: float = 0.0
+
+    @property
+    def found(self) -> bool:
+        """Whether there is any candidate to show."""
+        return bool(self.candidates)
 
     def as_dict(self) -> dict:
         return {
@@ -75,6 +90,7 @@ class DiscoveryResult:
             "candidates": [candidate.as_dict() for candidate in self.candidates],
             "notes": self.notes,
             "dns_answered": self.dns_answered,
+            "dns_status": self.dns_status,
             "duration": round(self.duration, 3),
         }
 
@@ -236,18 +252,45 @@ def discover(address: str) -> DiscoveryResult:
         futures = {key: pool.submit(lookup, resolver, *query) for key, query in queries.items()}
         answers = {key: future.result() for key, future in futures.items()}
 
-    if not all(answer.answered for answer in answers.values()):
-        result.dns_answered = False
+    mx = answers["mx"]
+    answered = [answer.answered for answer in answers.values()]
+    if not any(answered):
+        result.dns_status = DNS_UNREACHABLE
+    elif not all(answered):
+        result.dns_status = DNS_PARTIAL
+    elif mx.status == "nxdomain" and preset is not None:
+        # A known provider's own domain cannot be missing: the answers are not DNS's.
+        result.dns_status = DNS_UNRELIABLE
+    result.dns_answered = result.dns_status == DNS_OK
+    if result.dns_status == DNS_UNREACHABLE:
+        result.notes.append(_("DNS could not be reached, so nothing could be checked."))
+    elif result.dns_status == DNS_PARTIAL:
         result.notes.append(
             _(
                 "DNS did not answer in time (or could not be asked), so the domain's MX and "
-                "SRV records could not be checked."
+                "SRV records could not all be checked."
             )
         )
+    elif result.dns_status == DNS_UNRELIABLE:
+        result.notes.append(
+            _(
+                "DNS says %(domain)s does not exist, but it is a known provider's domain: this "
+                "machine's DNS gives no real answers, so nothing could be checked."
+            )
+            % {"domain": domain}
+        )
+    elif mx.status == "nxdomain":
+        result.notes.append(
+            _("The domain %(domain)s does not exist in DNS: check the address for typing errors.")
+            % {"domain": domain}
+        )
+    if mx.status != "ok" or result.dns_status != DNS_OK:
+        # Nothing in DNS confirmed the provider: its settings are known, not found.
+        result.candidates = [
+            replace(candidate, confidence=KNOWN) if candidate.source == "preset" else candidate
+            for candidate in result.candidates
+        ]
 
-    mx = answers["mx"]
-    if mx.status == "nxdomain":
-        result.notes.append(_("The domain %(domain)s does not exist in DNS.") % {"domain": domain})
     mx_hosts = [
         record.split()[1].rstrip(".").lower()
         for record in sorted(mx.records, key=lambda r: int(r.split()[0]))
@@ -290,13 +333,10 @@ def discover(address: str) -> DiscoveryResult:
             seen.add(key)
             unique.append(candidate)
     result.candidates = unique
-    if not unique and result.dns_answered:
+    if not unique:
+        # The heading says nothing was found; this says what to do about it.
         result.notes.append(
-            _(
-                "Nothing was found for %(domain)s: ask your mail provider for its SMTP server, "
-                "port and security mode."
-            )
-            % {"domain": domain}
+            _("Ask your mail provider for its SMTP server, port and security mode.")
         )
     result.duration = time.monotonic() - started
     return result

@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.utils.translation import gettext as _
 
 from ..transport.resolver import lookup, make_resolver
-from .presets import preset_for_host
+from .presets import preset_for_address, preset_for_host
 
 OK, WARNING, UNKNOWN = "ok", "warning", "unknown"
 _CACHE_SECONDS = 300
@@ -101,7 +101,22 @@ def _check(domain: str, host: str) -> list[Finding]:
             Finding(
                 "mx",
                 UNKNOWN,
-                _("DNS did not answer, so %(domain)s could not be checked.") % {"domain": domain},
+                _("DNS could not be reached, so %(domain)s could not be checked.")
+                % {"domain": domain},
+            )
+        )
+        return findings
+    if mx.status == "nxdomain" and preset_for_address(f"@{domain}") is not None:
+        # A known provider's own domain cannot be missing: these answers are not DNS's.
+        findings.append(
+            Finding(
+                "mx",
+                UNKNOWN,
+                _(
+                    "DNS says %(domain)s does not exist, but it is a known provider's domain: "
+                    "this machine's DNS gives no real answers, so it could not be checked."
+                )
+                % {"domain": domain},
             )
         )
         return findings

@@ -26,6 +26,8 @@ class Command(BaseCommand):
             return
         if result.candidates:
             self.stdout.write(_("Candidates for %(address)s, best first:") % {"address": address})
+        else:
+            self.stdout.write(_("Nothing was found for %(address)s.") % {"address": address})
         for number, candidate in enumerate(result.candidates, start=1):
             self.stdout.write(
                 f"  {number}. {candidate.host}:{candidate.port} "
