@@ -106,7 +106,7 @@ def test_desktop_list_shows_the_status_first(open_page, live_server, admin):
     box = sender.bounding_box()
     filters = page.locator("#changelist-filter").bounding_box()
     assert box["x"] + box["width"] <= filters["x"]
-    screenshot(page, "profile-list.png")
+    screenshot(page, "profile-list-filters.png")
 
 
 def test_failover_order_is_edited_in_the_list(open_page, live_server, admin, js):
