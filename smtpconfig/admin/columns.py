@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import label_for_field
+from django.contrib.admin.views.main import ChangeList
+from django.template.defaultfilters import date as date_filter
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from ..models import Security, SMTPProfile
 from ..probe import STEP_LABELS, ProbeReport
 from ..providers.domain_health import check_sender_domain
+from .health import sending_health
 from .presenters import report_context
+
+
+class ProfileChangeList(ChangeList):
+    """The list, with each row's ``sending_health`` read for the whole page at once."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        rows = list(self.result_list)  # fills the queryset's cache the template reads
+        health = sending_health(rows)
+        for profile in rows:
+            profile.sending_health = health[profile.pk]
+
+    def card_labels(self) -> list[tuple[str, str]]:
+        """Each column's class and heading, CSS-escaped: a row shown as a card on a phone
+        labels its values with them (admin.css), with or without JavaScript."""
+        labels = []
+        for name in self.list_display:
+            if name == "action_checkbox" or name in self.list_display_links:
+                continue  # the checkbox, and the name the card starts with, need no label
+            text = label_for_field(name, self.model, self.model_admin)
+            labels.append((name, _css_string(str(text)[:1].upper() + str(text)[1:])))
+        return labels
 
 
 class ProfileColumns:
@@ -70,6 +96,35 @@ class ProfileColumns:
             else _("%(time)s ago") % {"time": timesince(profile.last_test_at)},
         )
 
+    @admin.display(description=gettext_lazy("deliveries (24 h)"))
+    def sending_column(self, profile: SMTPProfile) -> str:
+        """What the delivery log says of the profile lately (``sending_health``, set by
+        the list for all its rows at once)."""
+        health = getattr(profile, "sending_health", None)
+        if health is None or health.empty:
+            return format_html('<span class="smtpconfig-sending">{}</span>', _("none"))
+        failed = ngettext("%(count)d failed", "%(count)d failed", health.failed) % {
+            "count": health.failed
+        }
+        if health.more_failures:
+            failed = _("%(count)d+ failed") % {"count": health.failed}
+        text = _("%(sent)s, %(failed)s") % {
+            "sent": ngettext("%(count)d sent", "%(count)d sent", health.sent)
+            % {"count": health.sent},
+            "failed": failed,
+        }
+        if health.last_failure is not None:
+            text = _("%(counts)s; last failure %(time)s") % {
+                "counts": text,
+                "time": _local_time(health.last_failure),
+            }
+        failing = health.failed and not health.sent_since(health.last_failure)
+        return format_html(
+            '<span class="smtpconfig-sending smtpconfig-{}">{}</span>',
+            "failed" if failing else "ok",
+            text,
+        )
+
     @admin.display(description=gettext_lazy("sender domain DNS"))
     def sender_domain_health(self, profile: SMTPProfile) -> str:
         return render_to_string(
@@ -85,3 +140,17 @@ class ProfileColumns:
         return render_to_string(
             "smtpconfig/test_report.html", {**report_context(report), "folded": True}
         )
+
+
+def _local_time(moment) -> str:
+    """A time of the last day as the admin reads it: "10:42", or with the date if older."""
+    moment = timezone.localtime(moment)
+    if timezone.localdate() == moment.date():
+        return date_filter(moment, "TIME_FORMAT")
+    return date_filter(moment, "SHORT_DATETIME_FORMAT")
+
+
+def _css_string(text: str) -> str:
+    """``text`` as the inside of a double-quoted CSS string: anything but letters, digits
+    and spaces as a hex escape, so that no label can end the string or the style element."""
+    return "".join(c if c.isalnum() or c == " " else f"\\{ord(c):x} " for c in text)

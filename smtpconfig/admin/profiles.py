@@ -19,9 +19,13 @@ from ..providers.oauth import OAuthGrant
 from ..providers.presets import PRESETS
 from ..providers.readiness import profiles_to_switch
 from ..transport.settings import LoginMethod
-from .banners import profile_banners
-from .columns import ProfileColumns
+from .actions import ProfileActions
+from .banners import delivery_log_url, failing_banner, profile_banners
+from .columns import ProfileChangeList, ProfileColumns
 from .device_views import DeviceCodePollView, DeviceCodeView, device_code_url
+from .filters import LastTestFilter, ProviderFilter
+from .first_run import first_run
+from .health import mail_failing_now, sending_health
 from .history import ProfileHistory
 from .oauth_views import ConnectAccountView, OAuthCallbackView, redirect_uri
 from .views import (
@@ -46,23 +50,25 @@ def _without(fieldsets, field_name: str) -> list:
 
 
 @admin.register(SMTPProfile)
-class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
+class SMTPProfileAdmin(ProfileColumns, ProfileActions, ProfileHistory, admin.ModelAdmin):
     form = SMTPProfileForm
     # Token endpoints are https:// (Django 6's default scheme; 5.2 warns without it).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     save_on_top = True  # so that Enter in a field saves rather than sends a test
     list_display = [
         "name",
-        "order_column",
-        "server_column",
-        "security_column",
-        "sender_column",
         "is_default",
         "enabled",
         "last_test_column",
+        "sending_column",
+        "priority",
+        "server_column",
+        "security_column",
+        "sender_column",
     ]
     list_display_links = ["name"]
-    # A site has a handful of profiles: a filter sidebar would only squeeze the table.
+    list_editable = ["priority"]  # the failover order, set in the list
+    list_filter = ["enabled", "is_default", LastTestFilter, ProviderFilter]
     search_fields = ["name", "host", "from_email", "username"]
     readonly_fields = [
         "oauth_account",
@@ -72,7 +78,7 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
         "last_test_details",
         "sender_domain_health",
     ]
-    actions = ["make_default"]
+    actions = ["make_default", "enable", "disable"]
 
     fieldsets = (
         (None, {"fields": ["name"]}),
@@ -251,13 +257,28 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
             fieldsets = _without(fieldsets, "clear_password")
         return fieldsets
 
+    def get_changelist(self, request, **kwargs):
+        return ProfileChangeList
+
     def changelist_view(self, request, extra_context=None):
+        profiles = list(SMTPProfile.objects.all())
         if request.method == "GET":
-            profiles = list(SMTPProfile.objects.all())
-            for level, text in profile_banners(profiles):
-                self.message_user(request, text, level)
+            self.status_banners(request, profiles)
             self._readiness_banners(request, profiles)
+        extra_context = {"smtp_first_run": first_run(request, profiles), **(extra_context or {})}
         return super().changelist_view(request, extra_context)
+
+    def status_banners(self, request, profiles) -> None:
+        """The site's mail failing now, then the profiles' own warnings."""
+        failing = mail_failing_now()
+        if failing is not None:
+            level, text = failing_banner(failing, delivery_log_url(request, self.admin_site.name))
+            self.message_user(request, text, level)
+        if not profiles:  # the first-run guide says it, and what to do
+            return
+        health = sending_health([p for p in profiles if p.is_default])
+        for level, text in profile_banners(profiles, health=health):
+            self.message_user(request, text, level)
 
     def _readiness_banners(self, request, profiles) -> None:
         """Profiles that sign in with a password where Microsoft is switching it off."""
