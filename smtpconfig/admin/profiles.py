@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 
+from ..carried_secrets import SecretCarrier
 from ..forms import SMTPProfileForm
 from ..models import STANDARD_PORTS, Security, SMTPProfile
 from ..providers.oauth import OAuthGrant
@@ -236,6 +237,10 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form_class = super().get_form(request, obj, change, **kwargs)
         form_class.detect_url = self.view_url("detect", obj.pk if obj else None)
+        # A typed secret survives the page's round trips in this session, for this form.
+        form_class.secret_carrier = SecretCarrier(
+            request.session, f"{self.opts.label_lower}:{obj.pk if obj else 'add'}"
+        )
         bound = getattr(request, FORM_DATA_ATTRIBUTE, None)
         if bound is not None:  # a page view shows the posted values again
             data, files, validate = bound

@@ -23,7 +23,7 @@ from django.template.loader import render_to_string
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from ..exceptions import SMTPConfigImproperlyConfigured
 from ..forms import CandidateSettingsForm
@@ -122,7 +122,7 @@ class ProfilePageView:
     #: The POST names of the buttons this view answers.
     buttons: tuple[str, ...] = ()
 
-    @method_decorator(sensitive_post_parameters("password"))
+    @method_decorator(sensitive_post_parameters("password", "oauth_client_secret"))
     def __call__(self, request, object_id=None):
         if request.method != "POST" or not any(name in request.POST for name in self.buttons):
             # Anything else ("Save" from a page this view rendered, a reload) is the page's.
@@ -288,11 +288,17 @@ class UseSettingsView(ProfilePageView):
 
     buttons = (USE_SETTINGS,)
 
+    @method_decorator(sensitive_variables("data", "secret"))  # a typed password kept
     def post(self, request, object_id):
         admin = self.model_admin
         candidate = CandidateSettingsForm.from_json(request.POST.get(USE_SETTINGS, ""))
+        _obj, form = form_for_post(admin, request, object_id)  # the same permission checks
         data = request.POST.copy()
         if candidate.is_valid():
+            # A secret typed (or carried) for the old settings is kept for the chosen ones:
+            # the admin picked them on this page, and the page shows them.
+            for name, secret in form.secrets_shown().items():
+                data[name] = secret
             chosen = candidate.cleaned_data
             data.update(
                 {
@@ -317,7 +323,6 @@ class UseSettingsView(ProfilePageView):
             # Anything but a candidate this page made (forged, truncated, absurd): refused.
             data = request.POST
             admin.message_user(request, _("Those settings could not be read."), messages.ERROR)
-        form_for_post(admin, request, object_id, data)  # the same permission checks
         return render_form_page(admin, request, object_id, data=data, validate=False)
 
 
