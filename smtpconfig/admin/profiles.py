@@ -25,6 +25,7 @@ from .columns import ProfileColumns
 from .device_views import DeviceCodePollView, DeviceCodeView, device_code_url
 from .history import ProfileHistory
 from .oauth_views import ConnectAccountView, OAuthCallbackView, redirect_uri
+from .test_state import TestedSettings
 from .views import (
     CHECK_CONNECTION,
     FORM_DATA_ATTRIBUTE,
@@ -47,7 +48,7 @@ def _without(fieldsets, field_name: str) -> list:
 
 
 @admin.register(SMTPProfile)
-class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
+class SMTPProfileAdmin(ProfileColumns, ProfileHistory, TestedSettings, admin.ModelAdmin):
     form = SMTPProfileForm
     # Token endpoints are https:// (Django 6's default scheme; 5.2 warns without it).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -353,6 +354,13 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
             demoted = self.other_defaults(obj)
         super().save_model(request, obj, form, change)
         self.log_demoted(request, demoted, obj)
+        self.apply_kept_test(request, obj, added=not change)
+        # Warn where the site's mail may now depend on settings not known to work.
+        became = (obj.is_default and "is_default" in form.changed_data) or (
+            obj.enabled and (not change or "enabled" in form.changed_data)
+        )
+        if obj.enabled and (became or obj.last_test_ok is False):
+            self.warn_untested(request, obj)
         if obj.security == Security.NONE and obj.username and obj.allow_plaintext_auth:
             self.message_user(
                 request,
