@@ -190,3 +190,49 @@ def test_ticking_clear_drops_the_carried_password(admin_client, make_profile, au
     )
     assert response.status_code == 302
     assert not SMTPProfile.objects.get(pk=profile.pk).has_password
+
+
+CLIENT_SECRET = "Client-S3cret-ÿ"
+
+
+def oauth_form(**overrides):
+    values = {
+        "name": "App",
+        "host": "smtp.example.com",
+        "port": "587",
+        "security": "starttls",
+        "allow_plaintext_auth": None,
+        "username": USER,
+        "from_email": USER,
+        "is_default": None,
+        "auth_method": "oauth2",
+        "oauth_provider": "custom",
+        "oauth_grant": "client_credentials",
+        "oauth_client_id": "client-1",
+        "oauth_client_secret": CLIENT_SECRET,
+        "oauth_token_endpoint": "https://login.example.com/token",
+    }
+    return form_data(**{**values, **overrides})
+
+
+@pytest.mark.parametrize("url", [TEST_URL, DETECT_URL], ids=["test", "detect"])
+def test_a_typed_client_secret_is_kept_for_the_save(admin_client, url):
+    # The test view without a recipient: the page comes back, the form valid, no test run.
+    html = admin_client.post(url, {**oauth_form(), "_check_connection": "1", "_detect": "1"})
+    html = html.content.decode()
+    assert CLIENT_SECRET not in html
+    assert "The client secret you typed is kept for this form" in html
+    match = re.search(
+        r'<input type="hidden" name="_oauth_client_secret_carried" value="([^"]+)">', html
+    )
+    assert match
+    response = admin_client.post(
+        ADD_URL,
+        {
+            **oauth_form(oauth_client_secret=""),
+            "_oauth_client_secret_carried": match.group(1),
+            "_save": "1",
+        },
+    )
+    assert response.status_code == 302
+    assert SMTPProfile.objects.get(name="App").oauth_client_secret == CLIENT_SECRET
