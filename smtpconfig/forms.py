@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.core import signing
 from django.db import models
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from . import crypto, secret_binding
+from .carried_secrets import CARRIER_FIELDS, MAX_AGE, SecretCarrier
 from .exceptions import SMTPConfigImproperlyConfigured
 from .models import SMTPProfile
 from .providers.oauth import OAuthGrant, OAuthProvider
 from .providers.presets import PRESETS, get_preset
-from .secret_binding import OAUTH_DESTINATION_FIELDS
+from .secret_binding import OAUTH_DESTINATION_FIELDS, SecretBoundElsewhere
 from .transport.settings import ConnectionSettings, LoginMethod, Security
 from .transport.tokens import endpoint_scheme_allowed
 from .validators import HeaderSafeValidator, validate_smtp_host
@@ -132,7 +134,154 @@ class StoredPasswordFormMixin:
         )
 
 
-class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
+#: How each carried secret's destination is worked out from the form's values.
+_CARRIED_DESTINATIONS = {
+    "password": secret_binding.destination_of,
+    "oauth_client_secret": secret_binding.oauth_destination_of,
+}
+
+
+class CarriedSecretsFormMixin:
+    """A password or client secret typed in the form survives the page's round trips.
+
+    The admin gives the form class a :class:`~smtpconfig.carried_secrets.SecretCarrier`
+    (bound to the user's session and this form). A page rendered from a post that held a
+    typed secret carries it in a hidden field (:attr:`carried_secrets`), sealed to the
+    server settings it was typed for; the next post with that box blank uses it, as if
+    typed again. Without a carrier (a form made outside the admin) nothing is carried.
+    """
+
+    #: Set by the admin on the form class; None: nothing is carried.
+    secret_carrier: SecretCarrier | None = None
+
+    def _posted(self, name: str) -> str:
+        value = self.data.get(self.add_prefix(name), "") if self.is_bound else ""
+        return value if isinstance(value, str) else ""
+
+    def _carried_token(self, name: str) -> str:
+        if self.secret_carrier is None:
+            return ""
+        return self._posted(CARRIER_FIELDS[name])
+
+    def secret_kept(self, name: str) -> bool:
+        """Whether this post typed or carried ``name`` (the page says it is kept)."""
+        if self.secret_carrier is None:
+            return False
+        return bool(self._posted(name) or self._carried_token(name))
+
+    def _shown_values(self) -> dict:
+        """The destination fields as the page shows them, valid or not (and a preset's
+        server where the host was left blank, as clean() fills it in)."""
+        values = {name: getattr(self.instance, name, None) for name in OAUTH_DESTINATION_FIELDS}
+        for name in OAUTH_DESTINATION_FIELDS:
+            if name in self.fields and self.is_bound:
+                raw = self.fields[name].widget.value_from_datadict(
+                    self.data, self.files, self.add_prefix(name)
+                )
+                if raw is not None:
+                    values[name] = raw
+        preset = get_preset(self._posted("preset"))
+        if preset and preset.host and not str(values.get("host") or "").strip():
+            values.update(
+                host=preset.host_for(self._posted("preset_region")),
+                port=preset.port,
+                security=preset.security,
+            )
+        return values
+
+    def _cleaned_values(self, cleaned) -> dict:
+        values = {name: getattr(self.instance, name, None) for name in OAUTH_DESTINATION_FIELDS}
+        values.update((name, cleaned[name]) for name in OAUTH_DESTINATION_FIELDS if name in cleaned)
+        return values
+
+    @method_decorator(sensitive_variables("secret"))
+    def _open_carried(self, name: str, values: dict) -> str:
+        """The carried ``name`` for these values; raises what SecretCarrier.open raises."""
+        token = self._carried_token(name)
+        if not token:
+            return ""
+        return self.secret_carrier.open(name, token, _CARRIED_DESTINATIONS[name](values))
+
+    @method_decorator(sensitive_variables("cleaned"))
+    def _use_carried(self, cleaned, name: str) -> None:
+        """A blank ``name`` takes the carried secret, or the field says why it cannot."""
+        if cleaned.get(name) or not self._carried_token(name):
+            return
+        try:
+            cleaned[name] = self._open_carried(name, self._cleaned_values(cleaned))
+        except signing.SignatureExpired:
+            message = _(
+                "The %(field)s you typed is kept for %(minutes)d minutes only: type it again."
+            )
+            code = "carried_expired"
+        except SecretBoundElsewhere:
+            message = _(
+                "You changed the server settings since you typed the %(field)s: it is only "
+                "ever sent to the server it was typed for. Type it again."
+            )
+            code = "carried_for_other_server"
+        except (signing.BadSignature, SMTPConfigImproperlyConfigured):
+            message = _("The %(field)s you typed could not be kept: type it again.")
+            code = "carried_unreadable"
+        else:
+            return
+        self.add_error(
+            name,
+            forms.ValidationError(
+                message,
+                code=code,
+                params={"field": str(self.fields[name].label).lower(), "minutes": MAX_AGE // 60},
+            ),
+        )
+
+    @method_decorator(sensitive_variables("kept", "secret"))
+    def secrets_shown(self) -> dict[str, str]:
+        """The secrets this post typed, or carried for the values it shows (unvalidated)."""
+        kept = {}
+        if self.secret_carrier is None:
+            return kept
+        values = self._shown_values()
+        for name in CARRIER_FIELDS:
+            secret = self._posted(name)
+            if not secret:
+                try:
+                    secret = self._open_carried(name, values)
+                except (signing.BadSignature, SMTPConfigImproperlyConfigured):
+                    secret = ""
+            if secret:
+                kept[name] = secret
+        return kept
+
+    @property
+    @method_decorator(sensitive_variables("secrets", "secret"))
+    def carried_secrets(self) -> list[tuple[str, str]]:
+        """(hidden field name, token) for each secret the page must carry to the next post."""
+        if self.secret_carrier is None or not self.is_bound:
+            return []
+        self.errors  # noqa: B018 (a page shown for validation has cleaned its values)
+        cleaned = getattr(self, "cleaned_data", None)
+        if cleaned is not None:
+            values = self._cleaned_values(cleaned)
+            secrets = {name: cleaned.get(name) for name in CARRIER_FIELDS}
+            if cleaned.get("clear_password"):
+                secrets.pop("password")
+        else:
+            values = self._shown_values()
+            secrets = self.secrets_shown()
+        carried = []
+        for name, secret in secrets.items():
+            if secret:
+                try:
+                    token = self.secret_carrier.seal(
+                        name, secret, _CARRIED_DESTINATIONS[name](values)
+                    )
+                except SMTPConfigImproperlyConfigured:  # no key: the field says so
+                    continue
+                carried.append((self.add_prefix(CARRIER_FIELDS[name]), token))
+        return carried
+
+
+class SMTPProfileForm(CarriedSecretsFormMixin, StoredPasswordFormMixin, forms.ModelForm):
     """Edits a profile without ever sending the stored password back to the browser.
 
     A blank password keeps the stored one; "clear the stored password"
@@ -258,6 +407,16 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
         if "host" in self.fields:
             self.fields["host"].required = False
         self.fields["password"].help_text = self._password_status()
+        kept = _(
+            "The %(field)s you typed is kept for this form for %(minutes)d minutes (it is "
+            "never shown) and stored when you save."
+        )
+        for name in CARRIER_FIELDS:
+            if name in self.fields and self.secret_kept(name):
+                self.fields[name].help_text = kept % {
+                    "field": str(self.fields[name].label).lower(),
+                    "minutes": MAX_AGE // 60,
+                }
         preset = get_preset(self.data.get(self.add_prefix("preset"), "") if self.is_bound else "")
         if preset and preset.login_note:
             self.fields["preset"].help_text = preset.login_note
@@ -318,6 +477,11 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
             )
             cleaned.update(filled)
             self._show_filled(filled)
+        if not cleaned.get("clear_password") and cleaned.get("auth_method") in (
+            None,
+            LoginMethod.PASSWORD,
+        ):
+            self._use_carried(cleaned, "password")
         if not cleaned.get("host") and "host" not in self.errors:
             self.add_error(
                 "host",
@@ -395,7 +559,8 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
                     code="tenant_required",
                 ),
             )
-        if cleaned.get("oauth_client_secret"):
+        self._use_carried(cleaned, "oauth_client_secret")
+        if cleaned.get("oauth_client_secret") or "oauth_client_secret" in self.errors:
             return
         instance = self.instance
         stored = instance.pk is not None and bool(instance.oauth_client_secret_encrypted)

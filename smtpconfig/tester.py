@@ -6,17 +6,21 @@ they test the same way and describe the outcome in the same words.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from .diagnosis import Diagnosis
+from .exceptions import SMTPConfigImproperlyConfigured
 from .models import Security, SMTPProfile
 from .probe import ProbeReport, run_probe
-from .transport.settings import ConnectionSettings
+from .transport.settings import ConnectionSettings, strip_brackets
 
 logger = logging.getLogger("smtpconfig")
 
@@ -45,19 +49,75 @@ def run_test(settings: ConnectionSettings, recipient: str, *, send: bool = True)
     return run_probe(settings, recipient, send=send)
 
 
-def record_outcome(profile: SMTPProfile, report: ProbeReport) -> bool:
-    """Store the test's outcome on a saved ``profile``; False if it could not be stored.
+@sensitive_variables("settings", "values")
+def settings_digest(settings: ConnectionSettings) -> str:
+    """A keyed digest of what decides whether a test passes: the server, the login (the
+    password and OAuth2 client included) and the sender; not the timeout, display name or
+    a refresh token the provider rotates.
 
-    Only the ``last_test_*`` columns are written, so values typed into a form
-    but not saved stay unsaved. A database that refuses the write (read-only,
-    locked) loses the record, never the report: the caller still shows it.
+    Keyed with ``SECRET_KEY`` (``salted_hmac``), so that it says nothing about the secrets
+    it covers. The same for a profile and for a form with the same values.
     """
-    outcome = {
+    request = settings.oauth_request
+    values = {
+        "host": strip_brackets(settings.host).lower().rstrip("."),
+        "port": int(settings.port),
+        "security": str(settings.security),
+        "login": str(settings.login_method),
+        "username": settings.username,
+        "password": settings.password,
+        "verify": bool(settings.verify_certificate),
+        "ca": (settings.ca_certificate or "").strip(),
+        "plaintext": bool(settings.allow_plaintext_auth),
+        "sender": (settings.from_email or "").lower(),
+        "oauth": [
+            request.token_url,
+            request.client_id,
+            request.grant_type,
+            request.scope,
+            request.client_secret,
+        ]
+        if request is not None
+        else None,
+    }
+    encoded = json.dumps(values, sort_keys=True, ensure_ascii=False)
+    return salted_hmac("smtpconfig.tested-settings", encoded, algorithm="sha256").hexdigest()
+
+
+def profile_settings_digest(profile: SMTPProfile) -> str | None:
+    """:func:`settings_digest` of a profile as it is; None when its secrets cannot be read."""
+    try:
+        return settings_digest(profile.connection_settings())
+    except SMTPConfigImproperlyConfigured:
+        return None
+
+
+def outcome_of(report: ProbeReport, digest: str) -> dict:
+    """The ``last_test_*`` values of a test of the settings whose digest is ``digest``."""
+    return {
         "last_test_at": timezone.now(),
         "last_test_ok": report.ok,
         "last_test_message": report.summary(),
         "last_test_report": report.as_dict(),
+        "last_test_settings_digest": digest,
     }
+
+
+def record_outcome(profile: SMTPProfile, report: ProbeReport, *, digest: str | None = None) -> bool:
+    """Store the test's outcome on a saved ``profile``; False if it could not be stored.
+
+    ``digest`` is that of the settings tested (:func:`settings_digest`); by default the
+    profile's own, as saved. Only the ``last_test_*`` columns are written, so values typed
+    into a form but not saved stay unsaved. A database that refuses the write (read-only,
+    locked) loses the record, never the report: the caller still shows it.
+    """
+    if digest is None:
+        digest = profile_settings_digest(profile) or ""
+    return store_outcome(profile, outcome_of(report, digest))
+
+
+def store_outcome(profile: SMTPProfile, outcome: dict) -> bool:
+    """Write ``outcome`` (:func:`outcome_of`) on ``profile``; False if refused."""
     try:
         with transaction.atomic():
             SMTPProfile.objects.filter(pk=profile.pk).update(**outcome)

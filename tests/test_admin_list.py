@@ -162,7 +162,7 @@ def test_enable_and_disable_actions(admin_client, make_profile):
     backup.refresh_from_db()
     assert backup.enabled
     assert "1 profile enabled." in page(response)
-    assert "Not passed a test yet" in page(response)  # Backup was never tested
+    assert "“Backup” has never been tested." in page(response)  # with the way to test it
     response = admin_client.post(
         LIST_URL, {"action": "disable", "_selected_action": [main.pk]}, follow=True
     )

@@ -132,7 +132,7 @@ def test_enable_and_disable_from_the_list(open_page, live_server, admin, js):
     page.locator("select[name='action']").select_option("enable")
     page.locator("button[name='index']").click()
     expect(page.locator(".messagelist")).to_contain_text("1 profile enabled.")
-    expect(page.locator(".messagelist")).to_contain_text("Not passed a test yet")
+    expect(page.locator(".messagelist")).to_contain_text("“Backup” has never been tested.")
     backup.refresh_from_db()
     assert backup.enabled
 

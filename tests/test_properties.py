@@ -67,7 +67,13 @@ LIST_URL = reverse("admin:smtpconfig_smtpprofile_changelist")
 #: email's Subject).
 HEADER_FIELDS = ("from_name", "from_email", "reply_to", "username", "name")
 #: Columns a test button may write on a saved profile (and nothing else).
-LAST_TEST_FIELDS = ("last_test_at", "last_test_ok", "last_test_message", "last_test_report")
+LAST_TEST_FIELDS = (
+    "last_test_at",
+    "last_test_ok",
+    "last_test_message",
+    "last_test_report",
+    "last_test_settings_digest",
+)
 #: Every generated password that is looked for in pages and rows carries this mark,
 #: so that finding it there means a leak, not a coincidence (a password "a" is in every page).
 MARK = "Pw§"

@@ -36,14 +36,7 @@ class ProfileActions:
             )
         self.message_user(request, text % {"count": len(changed)}, messages.SUCCESS)
         if enabled:
-            untested = [p.name for p in changed if p.last_test_ok is not True]
-            if untested:
-                self.message_user(
-                    request,
-                    _(
-                        "Not passed a test yet, now used for the site's mail: %(names)s. "
-                        "Open each one and send a test email."
-                    )
-                    % {"names": ", ".join(f"“{name}”" for name in untested)},
-                    messages.WARNING,
-                )
+            # One rule for "not known to work" (never passed, failed, or changed since):
+            # the same warning as making it the default or saving it enabled.
+            for profile in changed:
+                self.warn_untested(request, profile)

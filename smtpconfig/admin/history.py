@@ -46,6 +46,7 @@ class ProfileHistory:
         self.message_user(
             request, _("“%(name)s” is now the default profile.") % {"name": profile.name}
         )
+        self.warn_untested(request, profile)
 
     def other_defaults(self, profile: SMTPProfile) -> list[SMTPProfile]:
         """The profiles that lose the default mark when ``profile`` takes it."""

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 
+from ..carried_secrets import SecretCarrier
 from ..forms import SMTPProfileForm
 from ..models import STANDARD_PORTS, Security, SMTPProfile
 from ..providers.oauth import OAuthGrant
@@ -28,6 +29,7 @@ from .first_run import first_run
 from .health import mail_failing_now, sending_health
 from .history import ProfileHistory
 from .oauth_views import ConnectAccountView, OAuthCallbackView, redirect_uri
+from .test_state import TestedSettings
 from .views import (
     CHECK_CONNECTION,
     FORM_DATA_ATTRIBUTE,
@@ -50,7 +52,9 @@ def _without(fieldsets, field_name: str) -> list:
 
 
 @admin.register(SMTPProfile)
-class SMTPProfileAdmin(ProfileColumns, ProfileActions, ProfileHistory, admin.ModelAdmin):
+class SMTPProfileAdmin(
+    ProfileColumns, ProfileActions, ProfileHistory, TestedSettings, admin.ModelAdmin
+):
     form = SMTPProfileForm
     # Token endpoints are https:// (Django 6's default scheme; 5.2 warns without it).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -242,6 +246,10 @@ class SMTPProfileAdmin(ProfileColumns, ProfileActions, ProfileHistory, admin.Mod
     def get_form(self, request, obj=None, change=False, **kwargs):
         form_class = super().get_form(request, obj, change, **kwargs)
         form_class.detect_url = self.view_url("detect", obj.pk if obj else None)
+        # A typed secret survives the page's round trips in this session, for this form.
+        form_class.secret_carrier = SecretCarrier(
+            request.session, f"{self.opts.label_lower}:{obj.pk if obj else 'add'}"
+        )
         bound = getattr(request, FORM_DATA_ATTRIBUTE, None)
         if bound is not None:  # a page view shows the posted values again
             data, files, validate = bound
@@ -369,6 +377,13 @@ class SMTPProfileAdmin(ProfileColumns, ProfileActions, ProfileHistory, admin.Mod
             demoted = self.other_defaults(obj)
         super().save_model(request, obj, form, change)
         self.log_demoted(request, demoted, obj)
+        self.apply_kept_test(request, obj, added=not change)
+        # Warn where the site's mail may now depend on settings not known to work.
+        became = (obj.is_default and "is_default" in form.changed_data) or (
+            obj.enabled and (not change or "enabled" in form.changed_data)
+        )
+        if obj.enabled and (became or obj.last_test_ok is False):
+            self.warn_untested(request, obj)
         if obj.security == Security.NONE and obj.username and obj.allow_plaintext_auth:
             self.message_user(
                 request,

@@ -23,7 +23,7 @@ from django.template.loader import render_to_string
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from ..exceptions import SMTPConfigImproperlyConfigured
 from ..forms import CandidateSettingsForm
@@ -31,7 +31,7 @@ from ..models import Security
 from ..providers.discovery import discover
 from ..providers.oauth import OAuthGrant, OAuthProvider
 from ..providers.readiness import microsoft_service
-from ..tester import not_recorded_message, record_outcome, run_test
+from ..tester import not_recorded_message, outcome_of, run_test, settings_digest, store_outcome
 from ..transport.settings import LoginMethod
 from . import ratelimit
 from .presenters import discovery_context, report_context
@@ -122,7 +122,7 @@ class ProfilePageView:
     #: The POST names of the buttons this view answers.
     buttons: tuple[str, ...] = ()
 
-    @method_decorator(sensitive_post_parameters("password"))
+    @method_decorator(sensitive_post_parameters("password", "oauth_client_secret"))
     def __call__(self, request, object_id=None):
         if request.method != "POST" or not any(name in request.POST for name in self.buttons):
             # Anything else ("Save" from a page this view rendered, a reload) is the page's.
@@ -146,13 +146,13 @@ class ProfileTestView(ProfilePageView):
             return admin._get_obj_does_not_exist_redirect(request, admin.opts, object_id)
         if not admin.has_test_permission(request, obj):
             raise PermissionDenied
-        report, error, recorded = None, None, True
+        report, error, recorded, digest = None, None, True, ""
         if not form.is_valid():
             error = _("Correct the errors below before testing.")
         else:
             try:
                 with ratelimit.admitted(request.user.pk):
-                    report, error = self.run(request, form)
+                    report, error, digest = self.run(request, form)
             except ratelimit.Refused as refusal:
                 if is_ajax(request):
                     return JsonResponse(
@@ -162,7 +162,7 @@ class ProfileTestView(ProfilePageView):
                     )
                 error = str(refusal)
             if report is not None:
-                recorded = self.record(request, obj, form, report)
+                recorded = self.record(request, object_id, obj, form, report, digest)
         context = report_context(report, form.cleaned_data) if report else {}
         if is_ajax(request):
             return self.json_answer(request, form, report, error, recorded, context)
@@ -182,23 +182,28 @@ class ProfileTestView(ProfilePageView):
         )
 
     def run(self, request, form):
-        """(report, None), or (None, why the test could not run)."""
+        """(report, None, digest of the settings tested), or (None, why the test could not
+        run, "")."""
         recipient = request.POST.get(TEST_RECIPIENT_FIELD, "").strip()
         try:
             validate_email(recipient)
         except ValidationError:
             if not recipient:
-                return None, _("Enter a valid email address to send the test to.")
-            return None, _("“%(address)s” is not a valid email address.") % {"address": recipient}
+                return None, _("Enter a valid email address to send the test to."), ""
+            error = _("“%(address)s” is not a valid email address.") % {"address": recipient}
+            return None, error, ""
         try:
             settings = form.connection_settings()
         except SMTPConfigImproperlyConfigured as exc:
-            return None, str(exc)
-        return run_test(settings, recipient, send=SEND_TEST in request.POST), None
+            return None, str(exc), ""
+        report = run_test(settings, recipient, send=SEND_TEST in request.POST)
+        return report, None, settings_digest(settings)
 
-    def record(self, request, obj, form, report) -> bool:
-        """The outcome on a saved profile and the test in the history; False if refused."""
-        recorded = record_outcome(obj, report) if obj is not None else True
+    def record(self, request, object_id, obj, form, report, digest) -> bool:
+        """The outcome on a saved profile, kept for the save of these values (see
+        test_state), and the test in the history; False if refused."""
+        result = outcome_of(report, digest)
+        recorded = store_outcome(obj, result) if obj is not None else True
         kind = _("Sent a test email") if report.send else _("Checked the connection")
         if report.ok:
             outcome = _("accepted")
@@ -212,7 +217,11 @@ class ProfileTestView(ProfilePageView):
             "server": f"{report.host}:{report.port}",
             "outcome": outcome,
         }
-        return self.model_admin.log_action(request, obj, form, message) and recorded
+        if not self.model_admin.log_action(request, obj, form, message):
+            return False
+        if recorded:  # (a database that refuses writes would refuse the session's too)
+            self.model_admin.keep_test(request, object_id, result)
+        return recorded
 
     def json_answer(self, request, form, report, error, recorded, context) -> JsonResponse:
         """The report as HTML for the page's script; an invalid form is shown by a normal
@@ -288,11 +297,17 @@ class UseSettingsView(ProfilePageView):
 
     buttons = (USE_SETTINGS,)
 
+    @method_decorator(sensitive_variables("data", "secret"))  # a typed password kept
     def post(self, request, object_id):
         admin = self.model_admin
         candidate = CandidateSettingsForm.from_json(request.POST.get(USE_SETTINGS, ""))
+        _obj, form = form_for_post(admin, request, object_id)  # the same permission checks
         data = request.POST.copy()
         if candidate.is_valid():
+            # A secret typed (or carried) for the old settings is kept for the chosen ones:
+            # the admin picked them on this page, and the page shows them.
+            for name, secret in form.secrets_shown().items():
+                data[name] = secret
             chosen = candidate.cleaned_data
             data.update(
                 {
@@ -317,7 +332,6 @@ class UseSettingsView(ProfilePageView):
             # Anything but a candidate this page made (forged, truncated, absurd): refused.
             data = request.POST
             admin.message_user(request, _("Those settings could not be read."), messages.ERROR)
-        form_for_post(admin, request, object_id, data)  # the same permission checks
         return render_form_page(admin, request, object_id, data=data, validate=False)
 
 

@@ -277,6 +277,11 @@ class SMTPProfile(SealedPasswordMixin, OAuthSecretsMixin, SingleDefaultMixin, mo
     last_test_report = models.JSONField(
         _("last test report"), null=True, blank=True, editable=False
     )
+    #: A keyed digest of the settings the last test ran with (tester.settings_digest):
+    #: whether the settings changed since. Blank for a test made before it was kept.
+    last_test_settings_digest = models.CharField(
+        _("settings of the last test"), max_length=64, blank=True, default="", editable=False
+    )
 
     objects = SMTPProfileQuerySet.as_manager()
 
