@@ -140,7 +140,7 @@ class SMTPProfileAdmin(ProfileColumns, ProfileHistory, admin.ModelAdmin):
                     "verify_certificate",
                     "allow_plaintext_auth",
                     "ca_certificate",
-                    "test_recipient",
+                    # test_recipient: the test panel's "Send the test to" (one box, saved).
                     "enabled",
                     "is_default",
                 ]
