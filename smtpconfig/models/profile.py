@@ -109,9 +109,7 @@ class SMTPProfile(SealedPasswordMixin, OAuthSecretsMixin, SingleDefaultMixin, mo
         max_length=50,
         blank=True,
         validators=[validate_provider],
-        help_text=_(
-            "The provider preset this profile was made from (blank: a server of its own)."
-        ),
+        help_text=_("The provider preset this profile was made from (blank: a server of its own)."),
     )
     host = models.CharField(
         _("SMTP server"),
