@@ -41,10 +41,6 @@ _SIGN_IN_FIELDS = (
 )
 
 
-#: The test panel's "Send the test to" box (outside the fieldsets): saved as the profile's
-#: test recipient, so that one box does the job of both.
-TEST_RECIPIENT_FIELD = "_test_to"
-
 _OAUTH_ENDPOINTS = (
     "oauth_token_endpoint",
     "oauth_device_authorization_endpoint",
@@ -331,7 +327,6 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
         cleaned = super().clean()
         self._default_sign_in(cleaned)
         self._apply_preset(cleaned)
-        self._clean_test_recipient(cleaned)
         if not cleaned.get("host") and "host" not in self.errors:
             self.add_error(
                 "host",
@@ -399,25 +394,6 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
         if preset.username_rule == "address":
             return cleaned.get("from_email") or ""
         return preset.username_rule
-
-    def _clean_test_recipient(self, cleaned) -> None:
-        """The test panel's recipient, when the page posted one, is the test recipient."""
-        if TEST_RECIPIENT_FIELD not in self.data or "test_recipient" in self.fields:
-            return
-        recipient = self.data.get(TEST_RECIPIENT_FIELD, "").strip()
-        try:
-            SMTPProfile._meta.get_field("test_recipient").clean(recipient, self.instance)
-        except forms.ValidationError:
-            self.add_error(
-                None,
-                forms.ValidationError(
-                    _("“%(address)s” is not a valid address to send the test to."),
-                    code="invalid_test_recipient",
-                    params={"address": recipient},
-                ),
-            )
-            return
-        cleaned[TEST_RECIPIENT_FIELD] = recipient
 
     def _clean_oauth(self, cleaned) -> None:
         """What OAuth2 sign-in needs, and stored secrets only for their own destination."""
@@ -501,8 +477,6 @@ class SMTPProfileForm(StoredPasswordFormMixin, forms.ModelForm):
         ):
             key = self.cleaned_data.get("preset") or ""
             profile.provider = "" if key == OTHER else key
-        if TEST_RECIPIENT_FIELD in self.cleaned_data:
-            profile.test_recipient = self.cleaned_data[TEST_RECIPIENT_FIELD]
         if self.cleaned_data.get("clear_password"):
             profile.password = ""
         elif self.cleaned_data.get("password"):
