@@ -8,6 +8,7 @@ from django import forms
 from django.core import signing
 from django.db import models
 from django.utils.decorators import method_decorator
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
@@ -16,7 +17,14 @@ from .carried_secrets import CARRIER_FIELDS, MAX_AGE, SecretCarrier
 from .exceptions import SMTPConfigImproperlyConfigured
 from .models import SMTPProfile
 from .providers.oauth import OAuthGrant, OAuthProvider
-from .providers.presets import PRESETS, get_preset
+from .providers.presets import (
+    OTHER,
+    PRESETS,
+    Preset,
+    get_preset,
+    is_preset_host,
+    preset_for_host,
+)
 from .secret_binding import OAUTH_DESTINATION_FIELDS, SecretBoundElsewhere
 from .transport.settings import ConnectionSettings, LoginMethod, Security
 from .transport.tokens import endpoint_scheme_allowed
@@ -417,7 +425,26 @@ class SMTPProfileForm(CarriedSecretsFormMixin, StoredPasswordFormMixin, forms.Mo
                     "field": str(self.fields[name].label).lower(),
                     "minutes": MAX_AGE // 60,
                 }
-        preset = get_preset(self.data.get(self.add_prefix("preset"), "") if self.is_bound else "")
+        self._show_provider()
+        for name in ("verify_certificate", "ca_certificate"):
+            if name in self.fields:
+                # Without JavaScript both stay on the page (the script hides them for None).
+                self.fields[name].help_text = format_lazy(
+                    "{} {}",
+                    self.fields[name].help_text,
+                    _("Not used when the SSL/TLS mode is None."),
+                )
+
+    def _show_provider(self) -> None:
+        """The provider the profile was made from, and its login note, on every visit
+        (a saved profile without one was set up as "Other")."""
+        if self.instance.pk is not None:
+            self.initial.setdefault("preset", self.instance.provider or OTHER)
+        if self.is_bound:
+            key = self.data.get(self.add_prefix("preset"), self.initial.get("preset", ""))
+        else:
+            key = self.initial.get("preset", "")
+        preset = get_preset(key or "")
         if preset and preset.login_note:
             self.fields["preset"].help_text = preset.login_note
 
@@ -458,25 +485,7 @@ class SMTPProfileForm(CarriedSecretsFormMixin, StoredPasswordFormMixin, forms.Mo
     def clean(self):
         cleaned = super().clean()
         self._default_sign_in(cleaned)
-        preset = get_preset(cleaned.get("preset") or "")
-        if preset and preset.host and not cleaned.get("host"):
-            filled = {
-                "host": preset.host_for(cleaned.get("preset_region") or ""),
-                "port": preset.port,
-                "security": preset.security,
-            }
-            if not cleaned.get("username"):
-                if preset.username_rule == "address":
-                    filled["username"] = cleaned.get("from_email", "")
-                elif preset.username_rule:
-                    filled["username"] = preset.username_rule
-            filled.update(
-                (name, value)
-                for name, value in preset.sign_in().items()
-                if name in self.fields and not self._chosen_by_admin(name)
-            )
-            cleaned.update(filled)
-            self._show_filled(filled)
+        self._apply_preset(cleaned)
         if not cleaned.get("clear_password") and cleaned.get("auth_method") in (
             None,
             LoginMethod.PASSWORD,
@@ -511,6 +520,44 @@ class SMTPProfileForm(CarriedSecretsFormMixin, StoredPasswordFormMixin, forms.Mo
         if cleaned.get("auth_method") == LoginMethod.OAUTH2:
             self._clean_oauth(cleaned)
         return cleaned
+
+    def _apply_preset(self, cleaned) -> None:
+        """Fill in the chosen preset's server when the host is blank, or when it is another
+        preset's server (a preset filled it: the choice changed without JavaScript).
+
+        A user name the previous preset filled in (SendGrid's ``apikey``, or the sender
+        address) takes the new preset's value, or is emptied; one the admin typed is kept.
+        """
+        preset = get_preset(cleaned.get("preset") or "")
+        if not (preset and preset.host):
+            return
+        host = cleaned.get("host") or ""
+        own_hosts = {preset.host, *(region for _label, region in preset.regions)}
+        if host and (host.lower().rstrip(".") in own_hosts or not is_preset_host(host)):
+            return
+        filled = {
+            "host": preset.host_for(cleaned.get("preset_region") or ""),
+            "port": preset.port,
+            "security": preset.security,
+        }
+        username = cleaned.get("username") or ""
+        previous = preset_for_host(host) if host else None
+        if not username or (previous and username == self._username_for(previous, cleaned)):
+            filled["username"] = self._username_for(preset, cleaned)
+        filled.update(
+            (name, value)
+            for name, value in preset.sign_in().items()
+            if name in self.fields and not self._chosen_by_admin(name)
+        )
+        cleaned.update(filled)
+        self._show_filled(filled)
+
+    @staticmethod
+    def _username_for(preset: Preset, cleaned) -> str:
+        """The user name ``preset`` fills in: the sender address, a literal, or nothing."""
+        if preset.username_rule == "address":
+            return cleaned.get("from_email") or ""
+        return preset.username_rule
 
     def _clean_oauth(self, cleaned) -> None:
         """What OAuth2 sign-in needs, and stored secrets only for their own destination."""
@@ -590,6 +637,11 @@ class SMTPProfileForm(CarriedSecretsFormMixin, StoredPasswordFormMixin, forms.Mo
 
     def save(self, commit: bool = True) -> SMTPProfile:
         profile = super().save(commit=False)
+        if "preset" in self.fields and not self.fields["preset"].widget.value_omitted_from_data(
+            self.data, self.files, self.add_prefix("preset")
+        ):
+            key = self.cleaned_data.get("preset") or ""
+            profile.provider = "" if key == OTHER else key
         if self.cleaned_data.get("clear_password"):
             profile.password = ""
         elif self.cleaned_data.get("password"):

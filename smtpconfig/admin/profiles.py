@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.template.defaultfilters import date as date_filter
 from django.urls import path, reverse
@@ -150,7 +151,7 @@ class SMTPProfileAdmin(
                     "verify_certificate",
                     "allow_plaintext_auth",
                     "ca_certificate",
-                    "test_recipient",
+                    # test_recipient: the test panel's "Send the test to" (one box, saved).
                     "enabled",
                     "is_default",
                 ]
@@ -371,10 +372,29 @@ class SMTPProfileAdmin(
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
+    def keep_test_recipient(self, request, obj) -> None:
+        """The test panel's "Send the test to" becomes the profile's test recipient when
+        the profile is saved: one box for both jobs (no separate field under Options)."""
+        if TEST_RECIPIENT_FIELD not in request.POST:  # no test panel on the page
+            return
+        recipient = request.POST[TEST_RECIPIENT_FIELD].strip()
+        try:
+            obj._meta.get_field("test_recipient").clean(recipient, obj)
+        except ValidationError:
+            self.message_user(
+                request,
+                _("“%(address)s” is not a valid email address: the test recipient is unchanged.")
+                % {"address": recipient},
+                messages.WARNING,
+            )
+            return
+        obj.test_recipient = recipient
+
     def save_model(self, request, obj, form, change):
         demoted = []
         if obj.is_default and "is_default" in form.changed_data:
             demoted = self.other_defaults(obj)
+        self.keep_test_recipient(request, obj)
         super().save_model(request, obj, form, change)
         self.log_demoted(request, demoted, obj)
         self.apply_kept_test(request, obj, added=not change)

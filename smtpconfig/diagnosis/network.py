@@ -6,6 +6,7 @@ import socket
 
 from django.utils.translation import gettext as _
 
+from ..providers.presets import is_preset_host
 from ..transport.policy import BlockedAddress
 from ..transport.settings import Security
 from .base import (
@@ -24,10 +25,18 @@ def resolve(exc, code, reply, settings, failure) -> Diagnosis:
             field="host",
             temporary=True,
         )
+    if is_preset_host(settings.host):
+        # A provider's published name is spelled right: the lookup itself went wrong.
+        fix = _(
+            "This is the provider's published server name: check this server's DNS "
+            "settings and network connection, then try again."
+        )
+    else:
+        fix = _("Check the spelling of the SMTP server name, such as smtp.example.com.")
     return Diagnosis(
         code="host_not_found",
         problem=_("The server name “%(host)s” does not exist in DNS.") % {"host": settings.host},
-        fix=_("Check the spelling of the SMTP server name, such as smtp.example.com."),
+        fix=fix,
         field="host",
     )
 

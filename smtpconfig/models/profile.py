@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..conf import get_setting
 from ..providers.oauth import OAuthGrant, OAuthProvider
+from ..providers.presets import Preset, get_preset, validate_provider
 from ..signals import profiles_updated
 from ..transport.settings import (
     ConnectionSettings,
@@ -102,6 +103,13 @@ class SMTPProfile(SealedPasswordMixin, OAuthSecretsMixin, SingleDefaultMixin, mo
             "Optional: domains this profile sends for, separated by spaces or commas (such "
             "as example.com). A message from one of them goes through this profile first."
         ),
+    )
+    provider = models.CharField(
+        _("provider"),
+        max_length=50,
+        blank=True,
+        validators=[validate_provider],
+        help_text=_("The provider preset this profile was made from (blank: a server of its own)."),
     )
     host = models.CharField(
         _("SMTP server"),
@@ -301,6 +309,11 @@ class SMTPProfile(SealedPasswordMixin, OAuthSecretsMixin, SingleDefaultMixin, mo
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def provider_preset(self) -> Preset | None:
+        """The preset of :attr:`provider`, or None for a server of its own."""
+        return get_preset(self.provider) if self.provider else None
 
     def connection_settings(self) -> ConnectionSettings:
         """This profile as the transport takes it.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from ..transport.settings import Security
@@ -606,10 +607,45 @@ PRESETS: tuple[Preset, ...] = (
 
 PRESETS_BY_KEY: dict[str, Preset] = {preset.key: preset for preset in PRESETS}
 
+#: The preset for a server the admin enters by hand: a profile stores it as a blank provider.
+OTHER = "other"
+
 
 def get_preset(key: str) -> Preset | None:
     """The preset with this key, or None."""
     return PRESETS_BY_KEY.get(key)
+
+
+def validate_provider(key: str) -> None:
+    """A profile's provider is a preset's key (blank, not "other", for a server of its own)."""
+    if key and (key == OTHER or key not in PRESETS_BY_KEY):
+        raise ValidationError(
+            _("“%(key)s” is not a known provider."), code="invalid_provider", params={"key": key}
+        )
+
+
+def provider_for(host: str, auth_method: str = "") -> str:
+    """The provider key a profile with this host (and sign-in method) was most likely made
+    from, or "" when the host belongs to no preset (used for profiles saved before the
+    provider was stored)."""
+    own = preset_for_host(host)
+    if own is None:
+        return ""
+    # Gmail has a preset for each sign-in method on the same server.
+    for preset in PRESETS:
+        if preset.host == own.host and preset.auth_method == auth_method:
+            return preset.key
+    return own.key
+
+
+def is_preset_host(host: str) -> bool:
+    """Whether this host is exactly a server a preset fills in (not a look-alike name)."""
+    host = host.lower().rstrip(".")
+    return any(
+        host == preset.host or host in (region for _label, region in preset.regions)
+        for preset in PRESETS
+        if preset.host
+    )
 
 
 def preset_for_host(host: str) -> Preset | None:

@@ -11,6 +11,8 @@
   // The sign-in fields a preset fills in (see Preset.sign_in()).
   const SIGN_IN_FIELDS = ["auth_method", "oauth_provider", "oauth_tenant", "oauth_grant"];
   const SIGN_IN_EVENT = "smtpconfig:sign-in";
+  // The SSL/TLS mode was set by a script (setting .value fires no "change").
+  const MODE_EVENT = "smtpconfig:mode";
 
   function ready(fn) {
     if (document.readyState !== "loading") fn();
@@ -126,6 +128,30 @@
       });
     }
 
+    // The user name a preset fills in: the sender address, a literal (SendGrid's "apikey"),
+    // or nothing.
+    function usernameFor(preset) {
+      if (!preset || !preset.username_rule) return "";
+      if (preset.username_rule === "address") return fromEmail ? fromEmail.value : "";
+      return preset.username_rule;
+    }
+    // Like the sign-in fields: a user name a preset filled in (marked here, or the one the
+    // page came with when it is the current preset's) takes the next preset's value; one the
+    // admin typed is kept.
+    if (username) {
+      const initial = presets[presetSelect.value];
+      if (initial && username.value && username.value === usernameFor(initial)) {
+        username.dataset.presetFilled = "1";
+      }
+      username.addEventListener("input", function () { delete username.dataset.presetFilled; });
+    }
+    function fillUsername(value) {
+      if (!username || (username.value && !username.dataset.presetFilled)) return;
+      username.value = value;
+      if (value) username.dataset.presetFilled = "1";
+      else delete username.dataset.presetFilled;
+    }
+
     presetSelect.addEventListener("change", function () {
       const preset = presets[presetSelect.value];
       showNote(preset);
@@ -135,25 +161,18 @@
         host.value = (regionSelect && regionSelect.value) || preset.host;
         port.value = preset.port;
         security.value = preset.security;
+        security.dispatchEvent(new CustomEvent(MODE_EVENT));
         portTypedByUser = false;
       }
       fillSignIn(preset);
-      if (username && !username.value) {
-        if (preset.username_rule === "address" && fromEmail && fromEmail.value) {
-          username.value = fromEmail.value;
-        } else if (preset.username_rule && preset.username_rule !== "address") {
-          username.value = preset.username_rule;
-        }
-      }
+      if (preset.host) fillUsername(usernameFor(preset));
     });
 
-    // Follow the sender address into an empty user name when the provider logs in with it.
+    // Follow the sender address into the user name when the provider logs in with it.
     if (fromEmail && username) {
       fromEmail.addEventListener("change", function () {
         const preset = presets[presetSelect.value];
-        if (preset && preset.username_rule === "address" && !username.value) {
-          username.value = fromEmail.value;
-        }
+        if (preset && preset.username_rule === "address") fillUsername(fromEmail.value);
       });
     }
 
@@ -172,6 +191,23 @@
       showNote(presets[event.detail]);
       showRegions(presets[event.detail]);
     });
+  });
+
+  // Certificate checks mean nothing without TLS: hidden while the mode is None (without
+  // JavaScript they stay, their help saying so). Hidden fields keep their values.
+  ready(function () {
+    const security = document.getElementById("id_security");
+    if (!security) return;
+    const rows = ["verify_certificate", "ca_certificate"].map(function (name) {
+      const input = document.getElementById("id_" + name);
+      return input && input.closest(".form-row");
+    }).filter(Boolean);
+    function update() {
+      rows.forEach(function (row) { row.hidden = security.value === "none"; });
+    }
+    security.addEventListener("change", update);
+    security.addEventListener(MODE_EVENT, update);
+    update();
   });
 
   // Only the chosen sign-in method's fields: its fieldsets (classes set in the admin's
@@ -225,8 +261,12 @@
       field("host").value = values.host;
       field("port").value = values.port;
       field("security").value = values.security;
+      field("security").dispatchEvent(new CustomEvent(MODE_EVENT));
       const username = field("username");
-      if (username && !username.value && values.username) username.value = values.username;
+      if (username && !username.value && values.username) {
+        username.value = values.username;
+        username.dataset.presetFilled = "1";
+      }
       const preset = field("preset");
       if (preset) {
         // Show the provider's login note, without letting it overwrite the values above.
