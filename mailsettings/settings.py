@@ -184,6 +184,10 @@ SMTPCONFIG = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # With the time: a failover line in the console says when it happened.
+    "formatters": {
+        "timed": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "timed"}},
     "loggers": {"smtpconfig": {"handlers": ["console"], "level": "INFO"}},
 }

@@ -39,7 +39,7 @@ from .delivery.failover import (
     raise_or_return,
     report_failure,
 )
-from .delivery.message import deliver
+from .delivery.message import deliver, sender_for
 from .delivery.profiles import ResolvedProfile, enabled_profiles
 from .delivery.targets import ProfileTargetsMixin, choose_chain
 from .exceptions import SecretUnreadable
@@ -247,8 +247,10 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
         recipients = ", ".join(str(address) for address in email_message.recipients())
         attempts: list[Attempt] = []
         last_error: BaseException | None = None
+        tried: ResolvedProfile | None = None
         for index, target in enumerate(order):
             following = order[index + 1] if index + 1 < len(order) else None
+            tried = target
             if target.pk in self._down:
                 attempts.append(self._down[target.pk])
                 continue
@@ -275,7 +277,7 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
                     continue
                 if not self._still_usable():
                     self._discard_connection()
-                return self._fail(email_message, attempts, started, exc)
+                return self._fail(email_message, attempts, started, exc, target)
             self._log(
                 email_message,
                 outcome=DeliveryOutcome.FAILED_OVER if attempts else DeliveryOutcome.SENT,
@@ -288,7 +290,7 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
                 message_id=message_id,
             )
             return True
-        return self._fail(email_message, attempts, started, last_error)
+        return self._fail(email_message, attempts, started, last_error, tried)
 
     def _still_usable(self) -> bool:
         """Whether the connection can carry the next message (a refusal leaves it usable)."""
@@ -300,16 +302,22 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
 
     # When nothing worked.
 
-    def _fail(self, email_message, attempts, started, last_error):
+    def _fail(self, email_message, attempts, started, last_error, last_tried=None):
+        # The row names the last profile tried and the sender it was given, as a sent
+        # message's row names the profile used: not a blank profile and DEFAULT_FROM_EMAIL.
         self._log(
             email_message,
             outcome=DeliveryOutcome.FAILED,
-            profile_pk=None,
+            profile_pk=last_tried.pk if last_tried is not None else None,
             profile_name=attempts[-1].profile if attempts else "",
             tried=[attempt.as_dict() for attempt in attempts],
             reply=attempts[-1].error if attempts else "",
             duration=time.perf_counter() - started,
-            sender=str(email_message.from_email),
+            sender=(
+                sender_for(email_message, last_tried)
+                if last_tried is not None
+                else str(email_message.from_email)
+            ),
         )
         report_failure(type(self), email_message, attempts)
         return self._raise_or_return(attempts, last_error, False)

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.utils.html import format_html_join
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ..models import DeliveryLog
+
+# To the second and with the zone: a log read beside a server's own log must line up.
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as people read it: "67 ms" under a second, else "2.4 s"."""
+    if seconds < 1:
+        return _("%(ms).0f ms") % {"ms": seconds * 1000}
+    return _("%(seconds).1f s") % {"seconds": seconds}
 
 
 @admin.register(DeliveryLog)
@@ -15,9 +27,9 @@ class DeliveryLogAdmin(admin.ModelAdmin):
     """What the backend sent or could not send: read-only."""
 
     list_display = [
-        "created_at",
+        "time_column",
         "outcome",
-        "profile_name",
+        "profile_column",
         "sender",
         "recipients",
         "subject",
@@ -27,23 +39,40 @@ class DeliveryLogAdmin(admin.ModelAdmin):
     search_fields = ["recipients", "subject", "message_id", "sender"]
     date_hierarchy = "created_at"
     readonly_fields = [
-        "created_at",
+        "time_column",
         "outcome",
-        "profile",
-        "profile_name",
+        "profile_column",
         "tried_column",
         "sender",
         "recipients",
         "subject",
         "message_id",
         "reply",
-        "duration",
+        "duration_column",
     ]
     fields = readonly_fields
 
+    @admin.display(description=gettext_lazy("time"), ordering="created_at")
+    def time_column(self, entry: DeliveryLog) -> str:
+        return timezone.localtime(entry.created_at).strftime(_TIME_FORMAT)
+
+    @admin.display(description=gettext_lazy("profile"), ordering="profile_name")
+    def profile_column(self, entry: DeliveryLog) -> str:
+        """The profile by the name it had then, linked to it while it still exists."""
+        name = entry.profile_name or (entry.profile.name if entry.profile_id else "")
+        if not name:
+            return "—"
+        if entry.profile_id is None:  # deleted since, or Django's EMAIL_* settings
+            return name
+        try:
+            url = reverse("admin:smtpconfig_smtpprofile_change", args=[entry.profile_id])
+        except NoReverseMatch:
+            return name
+        return format_html('<a href="{}">{}</a>', url, name)
+
     @admin.display(description=gettext_lazy("duration"), ordering="duration")
     def duration_column(self, entry: DeliveryLog) -> str:
-        return _("%(ms).0f ms") % {"ms": entry.duration * 1000}
+        return format_duration(entry.duration)
 
     @admin.display(description=gettext_lazy("profiles that failed first"))
     def tried_column(self, entry: DeliveryLog) -> str:
@@ -57,6 +86,9 @@ class DeliveryLogAdmin(admin.ModelAdmin):
                 for item in entry.tried
             ),
         )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("profile")
 
     def has_add_permission(self, request):
         return False

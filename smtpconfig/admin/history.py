@@ -41,7 +41,8 @@ class ProfileHistory:
         previous = self.other_defaults(profile)
         profile.is_default = True
         profile.save(update_fields=["is_default", "updated_at"])
-        self.log_change(request, profile, [{"changed": {"fields": [_("default")]}}])
+        # In words of its own: "Changed default." read as if nothing had been done.
+        self.log_change(request, profile, _("Made the default profile."))
         self.log_demoted(request, previous, profile)
         self.message_user(
             request, _("“%(name)s” is now the default profile.") % {"name": profile.name}

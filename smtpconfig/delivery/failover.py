@@ -73,7 +73,15 @@ def announce_failover(
     """Log and signal that ``attempt`` failed and ``next_profile`` is tried next."""
     if next_profile is None:
         return
-    logger.warning("SMTP profile %s failed; trying “%s” next.", attempt, next_profile.name)
+    # The error comes last: it is a sentence of its own (it ends with a full stop).
+    logger.warning(
+        "SMTP profile “%s” (%s) failed at step “%s”; trying “%s” next. Reason: %s",
+        attempt.profile,
+        attempt.server,
+        attempt.step,
+        next_profile.name,
+        attempt.error,
+    )
     signals.failover.send(
         sender=sender,
         failed_profile=attempt.profile,

@@ -9,6 +9,14 @@ from ..transport.steps import reply_text
 from .profiles import ResolvedProfile
 
 
+def sender_for(email_message, target: ResolvedProfile) -> str:
+    """The sender ``email_message`` goes out with through ``target``: the profile's where
+    the message left it to ``DEFAULT_FROM_EMAIL``, else the message's own."""
+    if email_message.from_email == settings.DEFAULT_FROM_EMAIL:
+        return target.sender
+    return str(email_message.from_email)
+
+
 def deliver(connection, email_message, target: ResolvedProfile) -> tuple[str, str, str]:
     """Send one message on the open connection; return (final reply, sender, Message-ID).
 
@@ -17,8 +25,7 @@ def deliver(connection, email_message, target: ResolvedProfile) -> tuple[str, st
     come from the profile where the message left them to the defaults.
     """
     original_sender, original_reply_to = email_message.from_email, email_message.reply_to
-    if email_message.from_email == settings.DEFAULT_FROM_EMAIL:
-        email_message.from_email = target.sender
+    email_message.from_email = sender_for(email_message, target)
     if not email_message.reply_to and target.reply_to:
         email_message.reply_to = [target.reply_to]
     try:
