@@ -197,3 +197,20 @@ def test_smtp_test_exit_codes_from_the_shell(tmp_path, auth_server):
     usage = manage("smtp_test", "--to", "x@example.org", "--profile", "Nope")
     assert usage.returncode == 2
     assert "Nope" in usage.stderr
+
+
+def test_smtp_test_no_send_uses_the_profiles_test_recipient(plain_server, make_profile):
+    make_profile(port=plain_server.port, test_recipient="tests@example.org")
+    code, output = run("smtp_test", "--no-send")
+    assert code == 0, output
+    assert "tests@example.org" in output
+    assert plain_server.messages == []
+
+
+def test_smtp_test_no_send_needs_no_recipient(plain_server, make_profile):
+    make_profile(port=plain_server.port, test_recipient="", from_email="noreply@example.com")
+    code, output = run("smtp_test", "--no-send")
+    assert code == 0, output
+    assert "recipient noreply@example.com" in output
+    assert plain_server.messages == []
+    assert run("smtp_test")[0] == 2  # sending still asks where to

@@ -27,7 +27,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--to",
             metavar="ADDRESS",
-            help="Recipient of the test email (default: the profile's test recipient).",
+            help="Recipient of the test email (default: the profile's test recipient; with "
+            "--no-send, else the profile's sender address).",
         )
         parser.add_argument(
             "--profile",
@@ -45,6 +46,9 @@ class Command(BaseCommand):
     def handle(self, *args, to=None, profile=None, json=False, no_send=False, **options):
         profile_obj = self._profile(profile)
         recipient = (to or profile_obj.test_recipient or "").strip()
+        if not recipient and no_send:
+            # Nothing is delivered, so the sender's own address is a fine RCPT to check.
+            recipient = profile_obj.from_email.strip()
         if not recipient:
             raise CommandError(
                 _("Give a recipient with --to ADDRESS (profile “%(name)s” has no test recipient).")
