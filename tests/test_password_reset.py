@@ -50,3 +50,13 @@ def test_reset_for_unknown_address_sends_nothing_and_reveals_nothing(
     response = client.post(reverse("admin_password_reset"), {"email": "nobody@example.org"})
     assert response.status_code == 302
     assert plain_server.messages == []
+
+
+@pytest.mark.parametrize(
+    ("language", "title"), [("en", "Mail settings"), ("ru", "Настройки почты")]
+)
+def test_reset_pages_carry_the_sites_own_title(client, language, title):
+    for url in (reverse("admin_password_reset"), reverse("password_reset_done")):
+        html = client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        assert title in html
+        assert "Django administration" not in html and "Администрирование Django" not in html
