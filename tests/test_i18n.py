@@ -1,11 +1,16 @@
 """English and Russian: complete catalogs, the admin in the browser's language."""
 
+import gettext as gettext_module
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from django.utils import translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from .helpers import change_url, form_data, page
 
@@ -99,3 +104,91 @@ def test_login_page_in_russian(client):
     html = client.get("/admin/login/", **RUSSIAN).content.decode()
     assert russian("Forgotten your password?") in html
     assert "Forgotten your password?" not in html
+
+
+# Every message the sources hold is in the Russian catalogs, translated: a copy of each
+# catalog's sources is run through makemessages (merging the catalog as it is), so a string
+# added to the code without a translation fails here, not in front of a Russian reader.
+SOURCES = {
+    "smtpconfig": (["smtpconfig"], "smtpconfig", []),
+    "host": (["mailsettings", "templates", "locale"], ".", ["--ignore=smtpconfig"]),
+}
+
+
+@pytest.mark.parametrize("catalog", SOURCES)
+def test_every_message_in_the_sources_is_translated_into_russian(catalog, tmp_path):
+    folders, workdir, extra = SOURCES[catalog]
+    for folder in folders:
+        shutil.copytree(
+            ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    if catalog == "host":
+        (tmp_path / "smtpconfig").mkdir()
+    subprocess.run(
+        [sys.executable, "-m", "django", "makemessages", "-l", "ru", "--no-obsolete", *extra],
+        cwd=tmp_path / workdir,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    found = list(entries(tmp_path / workdir / "locale/ru/LC_MESSAGES/django.po"))
+    untranslated = [msgid for msgid, msgstrs, fuzzy in found if fuzzy or not all(msgstrs)]
+    assert untranslated == []
+
+
+# Which form Russian takes for a count: один профиль, два профиля, пять профилей.
+RUSSIAN_FORMS = {1: 0, 2: 1, 4: 1, 5: 2, 11: 2, 12: 2, 14: 2, 21: 0, 22: 1, 25: 2, 111: 2}
+
+
+def plural_entries(path: Path):
+    """(msgid, msgid_plural) of each plural entry of a .po file."""
+    text = path.read_text(encoding="utf-8")
+    for block in text.split("\n\n"):
+        joined = re.sub(r'"\n"', "", block)
+        singular = re.search(r'^msgid "(.*)"$', joined, re.M)
+        plural = re.search(r'^msgid_plural "(.*)"$', joined, re.M)
+        if singular and plural:
+            yield singular.group(1), plural.group(1)
+
+
+@pytest.mark.parametrize("catalog", CATALOGS, ids=["smtpconfig", "host"])
+def test_russian_plurals_have_three_forms_for_1_2_5_and_21(catalog):
+    header = re.search(r'Plural-Forms: (.*?)\\n"', re.sub(r'"\n"', "", catalog.read_text()))
+    assert header, catalog
+    nplurals, expression = re.fullmatch(r"nplurals=(\d+); plural=(.*);", header.group(1)).groups()
+    assert nplurals == "3"
+    choose = gettext_module.c2py(expression)
+    assert {n: choose(n) for n in RUSSIAN_FORMS} == RUSSIAN_FORMS
+    plurals = list(plural_entries(catalog))
+    if catalog.parents[3].name == "smtpconfig":
+        assert ("%(counter)s SMTP profile", "%(counter)s SMTP profiles") in plurals
+    for singular, plural in plurals:
+        with translation.override("ru"):
+            forms = {n: ngettext(singular, plural, n) for n in (1, 2, 5, 21)}
+        assert forms[1] == forms[21], singular
+        assert forms[1] != forms[5], singular
+        if singular.startswith("%(counter)s "):
+            # A count and its noun: один профиль, два профиля, пять профилей.
+            assert len({forms[1], forms[2], forms[5]}) == 3, (singular, forms)
+        assert forms[1] not in (singular, plural), singular
+
+
+@pytest.mark.django_db
+def test_counts_in_the_lists_take_the_russian_plural(admin_client, make_profile):
+    from django.urls import reverse
+
+    for index in range(4):
+        make_profile(name=f"P{index}", is_default=index == 0)
+    html = admin_client.get(reverse("admin:smtpconfig_smtpprofile_changelist"), **RUSSIAN)
+    assert "4 профиля SMTP" in page(html)
+    english = page(admin_client.get(reverse("admin:smtpconfig_deliverylog_changelist")))
+    assert "0 delivery log entries" in english
+
+
+@pytest.mark.django_db
+def test_site_header_is_translated(admin_client):
+    from django.urls import reverse
+
+    html = page(admin_client.get(reverse("admin:index"), **RUSSIAN))
+    assert "Настройки почты" in html and "Mail settings" not in html

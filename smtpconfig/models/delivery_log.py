@@ -45,8 +45,8 @@ class DeliveryLog(models.Model):
     duration = models.FloatField(_("duration (seconds)"), default=0.0)
 
     class Meta:
-        verbose_name = _("delivery")
-        verbose_name_plural = _("delivery log")
+        verbose_name = _("delivery log entry")
+        verbose_name_plural = _("delivery log entries")
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
