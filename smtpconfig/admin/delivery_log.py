@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -18,8 +19,8 @@ _TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
 def format_duration(seconds: float) -> str:
     """A duration as people read it: "67 ms" under a second, else "2.4 s"."""
     if seconds < 1:
-        return _("%(ms).0f ms") % {"ms": seconds * 1000}
-    return _("%(seconds).1f s") % {"seconds": seconds}
+        return _("%(ms)s ms") % {"ms": number_format(seconds * 1000, 0)}
+    return _("%(seconds)s s") % {"seconds": number_format(seconds, 1)}
 
 
 @admin.register(DeliveryLog)
