@@ -18,7 +18,15 @@ from playwright.sync_api import expect
 from smtpconfig.models import DeliveryLog
 from smtpconfig.tester import record_outcome, run_test
 
-from .browser import DESKTOP, PHONE, change_url, screenshot, sign_in, skip_without_chromium
+from .browser import (
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    change_url,
+    screenshot,
+    sign_in,
+    skip_without_chromium,
+)
 from .smtpd import free_port
 
 skip_without_chromium()
@@ -115,7 +123,8 @@ def test_step_table_is_labelled_cards_at_390(
         assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, cell.inner_text()
     name, first = row.locator("th").bounding_box(), cells.first.bounding_box()
     assert name["y"] < first["y"]
-    screenshot(page, f"report-table-{language}-390.png", full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    table.screenshot(path=SCREENSHOTS / f"report-table-{language}-390.png", animations="disabled")
 
 
 # The delivery log.

@@ -19,8 +19,9 @@ _TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
 def format_duration(seconds: float) -> str:
     """A duration as people read it: "67 ms" under a second, else "2.4 s"."""
     if seconds < 1:
-        return _("%(ms)s ms") % {"ms": number_format(seconds * 1000, 0)}
-    return _("%(seconds)s s") % {"seconds": number_format(seconds, 1)}
+        # Rounded first: number_format cuts the decimals off rather than rounding them.
+        return _("%(ms)s ms") % {"ms": number_format(round(seconds * 1000), 0)}
+    return _("%(seconds)s s") % {"seconds": number_format(round(seconds, 1), 1)}
 
 
 @admin.register(DeliveryLog)
