@@ -21,15 +21,18 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 # The runtime folder: encryption key (unless SMTPCONFIG_ENCRYPTION_KEYS is set), database,
-# admin account and static files.
+# admin account and static files. What the administrator must act on (back up the new key,
+# the admin account's password) is printed last, after the install and setup output.
 setup: install
 	@mkdir -p $(RUNTIME)
-	@if [ -z "$${SMTPCONFIG_ENCRYPTION_KEYS+set}" ]; then \
-		$(BIN)/python manage.py smtp_generate_key --file $(RUNTIME)/encryption.key; fi
-	$(BIN)/python manage.py migrate --noinput --verbosity 0
-	$(BIN)/python manage.py createcachetable
-	$(BIN)/python manage.py ensure_admin
-	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@set -e; key_note=""; \
+	if [ -z "$${SMTPCONFIG_ENCRYPTION_KEYS+set}" ]; then \
+		key_note="$$($(BIN)/python manage.py smtp_generate_key --file $(RUNTIME)/encryption.key)"; fi; \
+	$(BIN)/python manage.py migrate --noinput --verbosity 0; \
+	$(BIN)/python manage.py createcachetable; \
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0; \
+	admin_note="$$($(BIN)/python manage.py ensure_admin)"; \
+	echo; echo "$$key_note" | sed '/^$$/d'; echo "$$admin_note"; echo
 
 run: setup
 	@echo "Starting the app at http://$(HOST):$(PORT)/admin/ (Ctrl+C to stop)"

@@ -39,5 +39,18 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(_("Wrote a new encryption key to %(file)s.") % {"file": file})
             )
+            self.stdout.write(self.style.WARNING(backup_warning(file)))
         else:
-            self.stdout.write(_("Kept the existing encryption key in %(file)s.") % {"file": file})
+            self.stdout.write(
+                _("Kept the existing encryption key in %(file)s (keep a backup of it).")
+                % {"file": file}
+            )
+
+
+def backup_warning(file: Path) -> str:
+    """What losing the key file costs, said where it is written."""
+    return _(
+        "BACK UP THIS FILE: %(file)s is the only key to the stored SMTP passwords and "
+        "OAuth2 secrets. Without it they are lost and must be typed in again. Keep a copy "
+        "outside this machine (or set SMTPCONFIG_ENCRYPTION_KEYS to its content)."
+    ) % {"file": file}
