@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('smtpconfig', '0011_oauth_field_names'),
+        ('smtpconfig', '0013_profile_provider'),
     ]
 
     operations = [
