@@ -195,3 +195,19 @@ def test_site_header_is_translated(admin_client):
 
     html = page(admin_client.get(reverse("admin:index"), **RUSSIAN))
     assert "Настройки почты" in html and "Mail settings" not in html
+
+
+def test_help_texts_name_the_none_mode_as_the_russian_option_does():
+    from django.utils.translation import pgettext
+
+    with translation.override("ru"):
+        option = pgettext("SSL/TLS mode", "None")
+    assert option == "Без шифрования"
+    mentions = [
+        (msgid, msgstrs)
+        for msgid, msgstrs, _ in entries(CATALOGS[0])
+        if re.search(r"mode (is )?“?None”?", msgid)
+    ]
+    assert mentions
+    for msgid, msgstrs in mentions:
+        assert all(f"«{option}»" in msgstr for msgstr in msgstrs), msgid
