@@ -181,6 +181,29 @@ def test_tests_are_rate_limited_per_user(admin_client, make_profile, plain_serve
     assert len(plain_server.messages) == 3
 
 
+def test_the_rate_limit_counts_the_last_minute_across_a_clock_minute(
+    admin_client, make_profile, plain_server, settings
+):
+    """Tests run just before a clock minute turned still count after it (a fixed window
+    let twice the limit through, one burst on each side of the boundary)."""
+    import time
+
+    from django.contrib.auth import get_user_model
+    from django.core.cache import cache
+
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "TEST_RATE_LIMIT": 3}
+    user = get_user_model().objects.get(username="admin")
+    # Many tests in the previous clock minute: enough that even its last second's share
+    # of the last 60 s is over the limit, whenever in this minute the test runs.
+    previous_minute = int(time.time() // 60) - 1
+    cache.set(f"smtpconfig:tests:{user.pk}:{previous_minute}", 300, timeout=120)
+    profile = make_profile(port=plain_server.port)
+    data = form_data(port=str(plain_server.port), _send_test="1", _test_to="x@y.org")
+    refused = admin_client.post(change_url(profile), data)
+    assert "You have run 3 tests in the last minute" in page(refused)
+    assert plain_server.messages == []
+
+
 # Audit
 
 
