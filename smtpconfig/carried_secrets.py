@@ -4,15 +4,16 @@ Without JavaScript, "Send test email", "Check connection", "Detect settings"
 and "Use these settings" come back as a new page, and a password box is never
 filled in again. So the page carries what was typed in a hidden field instead:
 the secret sealed with the app's keys to the server settings it was typed for
-(:mod:`smtpconfig.secret_binding`), then signed with a salt that names a
-random value kept in the user's session, the form (add page or profile) and
-the field, and a time limit. The page holds only ciphertext; the token opens
+(:mod:`smtpconfig.secret_binding`), then signed with a salt that names the
+user's session (a digest of its key), the form (add page or profile) and the
+field, and a time limit. The page holds only ciphertext; the token opens
 in no other session, form or field, after :data:`MAX_AGE`, or for other
 server settings.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 from django.core import signing
@@ -39,6 +40,12 @@ class SecretCarrier:
         self.form_key = form_key
 
     def _salt(self, field: str, *, create: bool) -> str:
+        # The signed-in session's own key, when it has one: binding to it writes nothing,
+        # so a page on a database that refuses writes still carries the secret. A random
+        # value kept in the session otherwise (a session not saved yet).
+        if self.session.session_key:
+            digest = hashlib.sha256(self.session.session_key.encode("utf-8")).hexdigest()
+            return f"{_SALT}:{digest}:{self.form_key}:{field}"
         key = self.session.get(_SESSION_KEY)
         if not key:
             if not create:

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from smtpconfig.models import SMTPProfile
 
-from .helpers import client_with, profile_form
+from .helpers import PASSWORD, USER, client_with, profile_form
 from .smtpd import scripted_server
 
 pytestmark = pytest.mark.django_db
@@ -209,3 +209,19 @@ def test_a_test_is_reported_even_when_the_database_cannot_record_it(
     assert "could not be recorded" in text
     assert len(plain_server.messages) == 1
     assert SMTPProfile.objects.get(pk=profile.pk).last_test_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_typed_password_is_carried_even_when_the_database_cannot_write(
+    make_profile, auth_server, admin_client
+):
+    """Without JavaScript, a test with a typed password on a read-only database still
+    answers with the form (the password carried), never an error page."""
+    profile = make_profile(port=auth_server.port, username=USER)
+    data = profile_form(profile, password=PASSWORD, _send_test="1", _test_to="a@b.org")
+    with read_only_database():
+        response = admin_client.post(change_url(profile), data)
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "accepted the test email" in text
+    assert 'name="_password_carried"' in text and PASSWORD not in text
