@@ -225,8 +225,22 @@ def test_a_test_of_an_unsaved_profile_is_recorded_too(admin_client, plain_server
     )
     admin_client.post(ADD_URL, data)
     entry = LogEntry.objects.get()
-    assert entry.object_repr == "Draft (not saved)"
+    assert entry.object_repr == "Draft" and entry.object_id is None
+    assert str(entry.content_type.name) == "SMTP profile (not saved)"
     assert "Checked the connection" in entry.get_change_message()
+
+
+def test_recent_actions_say_not_saved_in_the_readers_language(admin_client, plain_server):
+    """An entry written by an English admin reads «не сохранён» for a Russian one (the
+    object name is stored as written; the "(not saved)" is translated when shown)."""
+    data = form_data(
+        name="Draft", port=str(plain_server.port), _check_connection="1", _test_to="a@b.org"
+    )
+    admin_client.post(ADD_URL, data, headers={"Accept-Language": "en"})
+    english = page(admin_client.get("/admin/", headers={"Accept-Language": "en"}))
+    assert "SMTP profile (not saved)" in english
+    russian = page(admin_client.get("/admin/", headers={"Accept-Language": "ru"}))
+    assert "не сохранён" in russian.lower() and "not saved" not in russian
 
 
 def test_history_says_password_changed_without_the_value(admin_client, make_profile):

@@ -11,7 +11,7 @@ from django.db import DatabaseError, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..models import SMTPProfile
+from ..models import SMTPProfile, UnsavedSMTPProfile
 
 logger = logging.getLogger("smtpconfig")
 
@@ -96,9 +96,13 @@ class ProfileHistory:
                     name = cleaned.get("name") or form.data.get(form.add_prefix("name"), "")
                     LogEntry.objects.create(
                         user_id=request.user.pk,
-                        content_type_id=ContentType.objects.get_for_model(SMTPProfile).pk,
+                        # "(not saved)" is the content type's name, shown in the reader's
+                        # language; the object name is only what was typed.
+                        content_type_id=ContentType.objects.get_for_model(
+                            UnsavedSMTPProfile, for_concrete_model=False
+                        ).pk,
                         object_id=None,
-                        object_repr=_("%(name)s (not saved)") % {"name": str(name)[:100]},
+                        object_repr=str(name)[:200],
                         action_flag=CHANGE,
                         change_message=message,
                     )

@@ -18,6 +18,7 @@ from .profile import (
     SMTPProfileQuerySet,
     _default_timeout,  # noqa: F401 (migration 0001 names it here)
 )
+from .unsaved_profile import UnsavedSMTPProfile
 from .versions import ProfilesVersion
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "ProfilesVersion",
     "SMTPProfile",
     "SMTPProfileQuerySet",
+    "UnsavedSMTPProfile",
     "Security",
     "format_sender",
     "format_server",
