@@ -97,6 +97,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Django's task framework (the django-tasks backport of Django 6.0's django.tasks) and
+    # its database backend: the outbox's worker is `python manage.py db_worker`.
+    "django_tasks",
+    "django_tasks_db",
     "smtpconfig",
     "mailsettings",
 ]
@@ -167,8 +171,15 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# The site's own mail (password reset first of all) goes out through the default SMTP profile.
-EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"
+# The site's own mail (password reset first of all) is queued in the outbox, in the
+# request's transaction, and sent by a worker through the default SMTP profile (with
+# failover). "smtpconfig.backends.EmailBackend" sends within the request instead.
+EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "smtpconfig.backends.QueuedEmailBackend")
+
+# Who runs the outbox's deliveries. The default: the database backend, whose worker
+# `make run` starts (`python manage.py db_worker`). docs/deploy.md shows RQ on Redis for
+# several machines.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 SMTPCONFIG = {
     "ENCRYPTION_KEYS": _encryption_keys(),

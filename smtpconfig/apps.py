@@ -14,7 +14,8 @@ class SMTPConfigConfig(AppConfig):
         from .delivery.profiles import profiles_changed
         from .models import SMTPProfile
         from .models.versions import version_triggers_after_migrate
-        from .signals import profiles_updated
+        from .outbox.tasks import messages_queued as wake_worker
+        from .signals import messages_queued, profiles_updated
 
         post_save.connect(profiles_changed, sender=SMTPProfile, dispatch_uid="smtpconfig-saved")
         post_delete.connect(profiles_changed, sender=SMTPProfile, dispatch_uid="smtpconfig-deleted")
@@ -25,3 +26,4 @@ class SMTPConfigConfig(AppConfig):
         profiles_updated.connect(
             profiles_changed, sender=SMTPProfile, dispatch_uid="smtpconfig-updated"
         )
+        messages_queued.connect(wake_worker, dispatch_uid="smtpconfig-wake-worker")

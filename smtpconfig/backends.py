@@ -1,4 +1,9 @@
-"""The email backend the host app sends its mail through.
+"""The email backends the host app sends its mail through.
+
+``EMAIL_BACKEND = "smtpconfig.backends.QueuedEmailBackend"`` (the demo
+project's default) writes each message to the outbox in the caller's
+transaction and returns at once; a worker of Django's task framework sends it
+through :class:`EmailBackend` (see :mod:`smtpconfig.outbox`).
 
 ``EMAIL_BACKEND = "smtpconfig.backends.EmailBackend"`` makes Django's own SMTP
 backend take its settings from the enabled :class:`SMTPProfile` rows instead
@@ -25,9 +30,11 @@ import time
 
 from django.conf import settings
 from django.core.mail.backends import smtp
+from django.core.mail.backends.base import BaseEmailBackend
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_variables
 
+from .conf import get_setting
 from .delivery import log as delivery_log
 from .delivery.failover import (
     Attempt,
@@ -40,14 +47,15 @@ from .delivery.failover import (
     report_failure,
 )
 from .delivery.message import deliver, sender_for
-from .delivery.profiles import ResolvedProfile, enabled_profiles
+from .delivery.profiles import ResolvedProfile, enabled_profiles, named_profile
 from .delivery.targets import ProfileTargetsMixin, choose_chain
 from .exceptions import SecretUnreadable
 from .models import DeliveryOutcome
+from .outbox.store import OutboxUnavailable, enqueue
 from .transport.session import open_session
 from .transport.steps import Step, StepFailed
 
-__all__ = ["DeliveryFailed", "EmailBackend"]
+__all__ = ["DeliveryFailed", "EmailBackend", "OutboxUnavailable", "QueuedEmailBackend"]
 
 logger = logging.getLogger("smtpconfig")
 
@@ -303,11 +311,16 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
     # When nothing worked.
 
     def _fail(self, email_message, attempts, started, last_error, last_tried=None):
+        self._log_failure(email_message, attempts, started, last_tried, DeliveryOutcome.FAILED)
+        report_failure(type(self), email_message, attempts)
+        return self._raise_or_return(attempts, last_error, False)
+
+    def _log_failure(self, email_message, attempts, started, last_tried, outcome) -> None:
         # The row names the last profile tried and the sender it was given, as a sent
         # message's row names the profile used: not a blank profile and DEFAULT_FROM_EMAIL.
         self._log(
             email_message,
-            outcome=DeliveryOutcome.FAILED,
+            outcome=outcome,
             profile_pk=last_tried.pk if last_tried is not None else None,
             profile_name=attempts[-1].profile if attempts else "",
             tried=[attempt.as_dict() for attempt in attempts],
@@ -319,9 +332,63 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
                 else str(email_message.from_email)
             ),
         )
-        report_failure(type(self), email_message, attempts)
-        return self._raise_or_return(attempts, last_error, False)
 
     def _raise_or_return(self, attempts, last_error, quiet_result):
         """Raise what went wrong, unless ``fail_silently``; configuration errors always."""
         return raise_or_return(attempts, last_error, quiet_result, self.fail_silently)
+
+
+class QueuedEmailBackend(BaseEmailBackend):
+    """Queue each message in the outbox; a worker sends it through :class:`EmailBackend`.
+
+    ``send_messages()`` writes the messages in the caller's database
+    transaction and wakes a worker when it commits (a rolled-back
+    transaction sends nothing), then returns how many it queued, without
+    waiting for any server. ``profile=`` and ``failover=`` are kept with each
+    message and used when it is sent; an unknown profile is refused at once.
+
+    Sent at once instead, through :class:`EmailBackend`: with
+    ``SMTPCONFIG["QUEUE"] = False``, and when explicit server arguments
+    (host, port, username, password, use_tls, use_ssl, timeout, ssl_*) name a
+    server the outbox does not keep.
+
+    When the database cannot store a message, :class:`OutboxUnavailable` is
+    raised (unless ``fail_silently``: then it is logged and not counted).
+    """
+
+    @method_decorator(sensitive_variables("kwargs"))
+    def __init__(self, fail_silently=False, profile=None, failover=None, **kwargs):
+        super().__init__(fail_silently=fail_silently)
+        self.requested_profile = profile or ""
+        self.failover = failover
+        self._direct_arguments = {
+            name: value for name, value in kwargs.items() if value is not None
+        }
+        if profile:
+            named_profile(profile, enabled_profiles())  # ProfileNotFound now, not at send time
+
+    def _direct(self) -> EmailBackend:
+        return EmailBackend(
+            fail_silently=self.fail_silently,
+            profile=self.requested_profile or None,
+            failover=self.failover,
+            **self._direct_arguments,
+        )
+
+    def send_messages(self, email_messages):
+        if not email_messages:
+            return 0
+        if self._direct_arguments or not get_setting("QUEUE"):
+            return self._direct().send_messages(email_messages)
+        try:
+            return len(
+                enqueue(
+                    email_messages,
+                    requested_profile=self.requested_profile,
+                    failover=self.failover,
+                )
+            )
+        except OutboxUnavailable:
+            if self.fail_silently:
+                return 0
+            raise

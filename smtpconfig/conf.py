@@ -73,6 +73,34 @@ DEFAULTS: dict[str, Any] = {
     # that answers just inside the timeout cannot hold a request past the web server's
     # own limit (gunicorn's default is 30 s). None: three times the timeout, no cap.
     "MAX_CONVERSATION_SECONDS": 25,
+    # QueuedEmailBackend: write each message to the outbox and send it from a worker of
+    # Django's task framework (TASKS). False: it sends at once, as EmailBackend does.
+    "QUEUE": True,
+    # The TASKS alias whose backend runs the outbox's deliveries.
+    "TASK_BACKEND": "default",
+    # A message that failed for a temporary reason is tried again, with a growing delay
+    # (about OUTBOX_RETRY_DELAY seconds, then twice that, … up to an hour, with jitter),
+    # until it has been tried OUTBOX_MAX_ATTEMPTS times or is OUTBOX_MAX_AGE seconds old;
+    # then it has failed for good.
+    "OUTBOX_MAX_ATTEMPTS": 20,
+    "OUTBOX_MAX_AGE": 24 * 3600,
+    "OUTBOX_RETRY_DELAY": 20,
+    # Seconds a failed, unknown or cancelled message keeps its content so that it can be
+    # resent (then only its metadata stays); sent messages keep none.
+    "OUTBOX_RETENTION": 7 * 24 * 3600,
+    # Messages one worker claims and sends over one connection at a time.
+    "OUTBOX_BATCH_SIZE": 50,
+    # Seconds a worker's claim lasts without being renewed: a crashed worker's messages
+    # are taken up again after this (or marked unknown if one may have gone out).
+    "OUTBOX_LEASE_SECONDS": 300,
+    # Seconds a message may wait before the admin says that no worker seems to run and
+    # an alert says that the queue is backing up.
+    "OUTBOX_STALE_SECONDS": 300,
+    # Alerts (a message failed for good, a profile failed over, the queue is backing up)
+    # go by email to ADMINS and, when set, as Slack-compatible JSON to this URL; at most
+    # one per profile and kind every ALERT_INTERVAL seconds.
+    "ALERT_WEBHOOK_URL": "",
+    "ALERT_INTERVAL": 3600,
 }
 
 

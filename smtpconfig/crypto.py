@@ -110,6 +110,27 @@ def is_current(token: str) -> bool:
     return True
 
 
+@sensitive_variables("data")
+def encrypt_bytes(data: bytes) -> str:
+    """Encrypt ``data`` (a queued message, say) with the first key; return the token as text."""
+    return _fernet().encrypt(data).decode("ascii")
+
+
+@sensitive_variables()
+def decrypt_bytes(token: str) -> bytes:
+    """Decrypt a token made by :func:`encrypt_bytes`; raise :class:`SecretUnreadable` if no key
+    opens it."""
+    try:
+        return _fernet().decrypt(token.encode("ascii"))
+    except (InvalidToken, ValueError, UnicodeError):
+        raise SecretUnreadable(
+            _(
+                "A stored message cannot be decrypted with the configured encryption keys "
+                "(the key was changed or lost)."
+            )
+        ) from None
+
+
 def rotate(token: str) -> str:
     """``token`` re-encrypted with the first key (decrypted with any configured key).
 

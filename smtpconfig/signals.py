@@ -9,6 +9,10 @@ failure happened while opening a connection).
 sent. Arguments: ``message``, ``attempts`` (a list of ``(profile name,
 error)``) and ``error`` (the whole story in one sentence).
 
+``messages_queued``: messages were written to the outbox and their transaction
+committed. Argument: ``message_ids`` (keys of ``OutboxMessage`` rows). The app
+wakes a worker with it.
+
 ``profiles_updated`` (internal): profiles were changed with
 ``QuerySet.update()``, which sends no ``post_save``.
 """
@@ -17,4 +21,5 @@ from django.dispatch import Signal
 
 failover = Signal()
 delivery_failed = Signal()
+messages_queued = Signal()
 profiles_updated = Signal()

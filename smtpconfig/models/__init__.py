@@ -1,4 +1,4 @@
-"""The app's models: profiles, the version row that announces their changes, the delivery log.
+"""The app's models: profiles, the row announcing their changes, the delivery log, the outbox.
 
 ``Security``, ``STANDARD_PORTS``, ``ConnectionSettings`` and the formatters
 live in :mod:`smtpconfig.transport.settings` and are importable from here too.
@@ -13,6 +13,7 @@ from ..transport.settings import (
 )
 from ..validators import split_domains
 from .delivery_log import DeliveryLog, DeliveryOutcome
+from .outbox import OutboxMessage, OutboxState
 from .profile import (
     SMTPProfile,
     SMTPProfileQuerySet,
@@ -26,6 +27,8 @@ __all__ = [
     "ConnectionSettings",
     "DeliveryLog",
     "DeliveryOutcome",
+    "OutboxMessage",
+    "OutboxState",
     "ProfilesVersion",
     "SMTPProfile",
     "SMTPProfileQuerySet",

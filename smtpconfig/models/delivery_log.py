@@ -13,6 +13,10 @@ class DeliveryOutcome(models.TextChoices):
     SENT = "sent", _("sent")
     FAILED_OVER = "failed_over", _("sent after failover")
     FAILED = "failed", _("failed")
+    #: A temporary failure of a queued message: it is tried again later.
+    DEFERRED = "deferred", _("deferred")
+    #: The connection broke after the body went out: the server may have the message.
+    UNKNOWN = "unknown", _("unknown")
 
 
 class DeliveryLog(models.Model):
