@@ -34,9 +34,15 @@ setup: install
 	admin_note="$$($(BIN)/python manage.py ensure_admin)"; \
 	echo; echo "$$key_note" | sed '/^$$/d'; echo "$$admin_note"; echo
 
+# The web app, the outbox's worker (Django's task framework, database backend) and the
+# sweeper that recovers lost triggers, together: Ctrl+C stops all three, and the worker
+# and the sweeper stop when the web server does.
 run: setup
-	@echo "Starting the app at http://$(HOST):$(PORT)/admin/ (Ctrl+C to stop)"
-	exec $(BIN)/gunicorn mailsettings.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) \
+	@echo "Starting the app at http://$(HOST):$(PORT)/admin/ with an outbox worker (Ctrl+C to stop)"
+	@$(BIN)/python manage.py db_worker --no-reload --verbosity 1 & worker=$$!; \
+	$(BIN)/python manage.py smtp_outbox_sweep --every 60 & sweeper=$$!; \
+	trap 'kill $$worker $$sweeper 2>/dev/null; wait $$worker $$sweeper 2>/dev/null' EXIT; \
+	$(BIN)/gunicorn mailsettings.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) \
 		--access-logfile - --graceful-timeout 5
 
 test: install

@@ -5,14 +5,15 @@ from django.utils.translation import ngettext
 
 from smtpconfig import crypto, secret_binding
 from smtpconfig.exceptions import SecretUnreadable, SMTPConfigImproperlyConfigured
-from smtpconfig.models import SMTPProfile
+from smtpconfig.models import OutboxMessage, SMTPProfile
 from smtpconfig.models.stored_secrets import stored_secrets
 
 
 class Command(BaseCommand):
     help = (
         "Re-encrypt every stored secret (SMTP passwords, OAuth2 client secrets and refresh "
-        "tokens) with the first key of SMTPCONFIG['ENCRYPTION_KEYS']. Put the new key first, "
+        "tokens, and the messages kept in the outbox) with the first key of "
+        "SMTPCONFIG['ENCRYPTION_KEYS']. Put the new key first, "
         "keep the old one after it, run this, then remove the old key. Safe to run twice or "
         "to interrupt: each secret is replaced in one step, and only if nobody changed it "
         "meanwhile. A password saved by an older version is also sealed to its profile's "
@@ -55,6 +56,7 @@ class Command(BaseCommand):
             else:
                 changed_meanwhile += 1
 
+        messages_rotated, messages_unreadable = self._rotate_outbox()
         self.stdout.write(
             self.style.SUCCESS(
                 ngettext(
@@ -78,6 +80,26 @@ class Command(BaseCommand):
                 )
                 % {"count": sealed}
             )
+        if messages_rotated:
+            self.stdout.write(
+                ngettext(
+                    "Re-encrypted %(count)d message kept in the outbox.",
+                    "Re-encrypted %(count)d messages kept in the outbox.",
+                    messages_rotated,
+                )
+                % {"count": messages_rotated}
+            )
+        if messages_unreadable:
+            self.stderr.write(
+                ngettext(
+                    "%(count)d message in the outbox cannot be decrypted with any configured "
+                    "key: add the key it was queued with, or it cannot be sent.",
+                    "%(count)d messages in the outbox cannot be decrypted with any configured "
+                    "key: add the key they were queued with, or they cannot be sent.",
+                    messages_unreadable,
+                )
+                % {"count": messages_unreadable}
+            )
         if changed_meanwhile:
             self.stdout.write(
                 ngettext(
@@ -100,3 +122,22 @@ class Command(BaseCommand):
                 )
                 % {"count": len(unreadable), "names": ", ".join(unreadable)}
             )
+
+    def _rotate_outbox(self) -> tuple[int, int]:
+        """Re-encrypt the content of outbox messages; return (rotated, unreadable)."""
+        rotated = unreadable = 0
+        kept = OutboxMessage.objects.exclude(content_encrypted="").only("pk", "content_encrypted")
+        for message in kept.iterator(chunk_size=200):
+            token = message.content_encrypted
+            if crypto.is_current(token):
+                continue
+            try:
+                new_token = crypto.rotate(token)
+            except SecretUnreadable:
+                unreadable += 1
+                continue
+            # Compare-and-set: a message sent (and emptied) meanwhile stays as it is.
+            rotated += OutboxMessage.objects.filter(pk=message.pk, content_encrypted=token).update(
+                content_encrypted=new_token
+            )
+        return rotated, unreadable
