@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import router
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from ..conf import get_setting
@@ -79,8 +79,14 @@ def sweep() -> SweepResult:
     database = router.db_for_write(OutboxMessage)
     now = timezone.now()
     result = SweepResult(unknown=expire_claims())
+    # Due for a while, or claimed by a worker whose claim ran out: the trigger is lost.
     lost = now - timedelta(seconds=LOST_TRIGGER_SECONDS)
-    result.due = OutboxMessage.objects.using(database).filter(due(lost)).count()
+    result.due = (
+        OutboxMessage.objects.using(database)
+        .filter(due(now))
+        .filter(Q(state=OutboxState.SENDING) | Q(next_attempt_at__lte=lost))
+        .count()
+    )
     if result.due:
         result.woken = wake()
     result.purged = _purge(database, now)
