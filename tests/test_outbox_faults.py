@@ -150,8 +150,7 @@ def test_two_workers_on_one_outbox_send_each_message_once(queued, make_profile):
 
 def _send_mail_in_a_process(database: str) -> subprocess.CompletedProcess:
     code = (
-        "from django.core.mail import send_mail\n"
-        "send_mail('Hello', 'Body', None, ['a@x.test'])\n"
+        "from django.core.mail import send_mail\nsend_mail('Hello', 'Body', None, ['a@x.test'])\n"
     )
     return subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code],
