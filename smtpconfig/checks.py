@@ -8,12 +8,17 @@ from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
 from . import crypto
-from .conf import ENCRYPTION_KEYS_ENV, unknown_options
+from .conf import ENCRYPTION_KEYS_ENV, get_setting, unknown_options
 from .error_reports import SecretSafeExceptionReporterFilter
 from .exceptions import InvalidEncryptionKey
 from .models import SMTPProfile
 from .models.stored_secrets import stored_secrets
 from .providers.readiness import profiles_to_switch
+
+try:  # Django 6.0 has the task framework; on 5.2 the django-tasks backport provides it.
+    from django.tasks import task_backends
+except ImportError:
+    from django_tasks import task_backends
 
 _KEY_HINT = (
     "Make a key with 'python manage.py smtp_generate_key' and set it in the environment "
@@ -172,3 +177,41 @@ def check_password_sign_in_ending(app_configs=None, **kwargs) -> list[checks.Che
         )
         for profile, why in profiles_to_switch(profiles)
     ]
+
+
+@checks.register()
+def check_outbox_engine(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """W008: the outbox's task backend never runs its tasks (queued mail would wait forever);
+    E004: SMTPCONFIG['TASK_BACKEND'] names no TASKS backend."""
+    if not _queues_mail():
+        return []
+    alias = get_setting("TASK_BACKEND")
+    try:
+        backend = task_backends[alias]
+    except Exception as exc:  # noqa: BLE001 - a broken TASKS setting is reported, not raised
+        return [
+            checks.Error(
+                f"The outbox's task backend {alias!r} (SMTPCONFIG['TASK_BACKEND']) cannot be "
+                f"loaded: {exc}",
+                hint="Add it to TASKS, or point SMTPCONFIG['TASK_BACKEND'] at a TASKS alias.",
+                id="smtpconfig.E004",
+            )
+        ]
+    if type(backend).__name__ == "DummyBackend":
+        return [
+            checks.Warning(
+                f"EMAIL_BACKEND queues mail in the outbox, but the TASKS backend {alias!r} is "
+                "the dummy backend, which never runs a task: mail would wait until "
+                "'manage.py smtp_outbox_sweep' finds no worker either.",
+                hint="Use django_tasks_db.DatabaseBackend and run 'python manage.py db_worker' "
+                "(or RQ, see docs/deploy.md), or set SMTPCONFIG['QUEUE'] = False.",
+                id="smtpconfig.W008",
+            )
+        ]
+    return []
+
+
+def _queues_mail() -> bool:
+    return settings.EMAIL_BACKEND == "smtpconfig.backends.QueuedEmailBackend" and bool(
+        get_setting("QUEUE")
+    )

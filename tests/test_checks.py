@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core import checks
 
-from smtpconfig.checks import check_encryption_keys, check_settings
+from smtpconfig.checks import check_encryption_keys, check_outbox_engine, check_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,3 +67,20 @@ def test_manage_py_check_reports_e001_without_a_key(tmp_path):
     assert result.returncode != 0
     assert "smtpconfig.E001" in result.stderr
     assert "smtp_generate_key" in result.stderr
+
+
+def test_queued_mail_with_a_task_backend_that_never_runs_is_warning_w008(settings):
+    settings.EMAIL_BACKEND = "smtpconfig.backends.QueuedEmailBackend"
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    messages = check_outbox_engine()
+    assert ids(messages) == ["smtpconfig.W008"] and "db_worker" in messages[0].hint
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "QUEUE": False}
+    assert check_outbox_engine() == []
+
+
+def test_the_database_task_backend_passes_and_an_unknown_alias_is_error_e004(settings):
+    settings.EMAIL_BACKEND = "smtpconfig.backends.QueuedEmailBackend"
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    assert check_outbox_engine() == []
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "TASK_BACKEND": "elsewhere"}
+    assert ids(check_outbox_engine()) == ["smtpconfig.E004"]
