@@ -253,10 +253,19 @@ def _send_route(route, rows: list[OutboxMessage], recorder: BatchRecorder, summa
             elif result.state in (OutboxState.FAILED, OutboxState.UNKNOWN):
                 alerts.message_failed(row, result)
     finally:
-        sender.close()
+        _close(sender)
     if sent_any and waiting is not None:
         recorder.flush()  # the messages released to wait above are woken too
         _wake(route)
+
+
+def _close(sender: OutboxSender) -> None:
+    """QUIT; a server that answers it badly has already had every message it was sent."""
+    try:
+        sender.close()
+    except Exception as exc:  # noqa: BLE001 - the batch's outcomes are what matter
+        logger.warning("Closing an SMTP connection after a batch failed: %s", exc)
+        sender.connection = None
 
 
 def _send_one(sender: OutboxSender, row: OutboxMessage, recorder: BatchRecorder) -> Result:
