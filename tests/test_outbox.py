@@ -387,3 +387,13 @@ def test_key_rotation_re_encrypts_queued_messages(settings, make_profile):
     assert row.content_encrypted != old_token
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "ENCRYPTION_KEYS": [new_key]}
     assert load(row).body == "secret body"
+
+
+def test_the_sweeper_prunes_day_old_records_of_the_outbox_task(make_profile):
+    make_profile()
+    enqueue([EmailMessage(f"n{n}", "Body", None, ["a@x.test"]) for n in range(3)])
+    assert DBTaskResult.objects.count() == 1
+    drain()
+    two_days_ago = timezone.now() - timedelta(days=2)
+    DBTaskResult.objects.update(status="SUCCESSFUL", finished_at=two_days_ago)
+    assert sweep().task_results_pruned == 1 and DBTaskResult.objects.count() == 0
