@@ -163,3 +163,20 @@ def run_in_another_process(code: str) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def run_ready_tasks(limit: int = 100) -> int:
+    """Run the database task backend's ready tasks here, as ``manage.py db_worker`` would
+    (which closes the database connection, and with it a test's transaction); return how many."""
+    from django_tasks_db.models import DBTaskResult
+
+    ran = 0
+    while ran < limit:
+        result = DBTaskResult.objects.ready().order_by("enqueued_at").first()
+        if result is None:
+            return ran
+        task_result = result.task_result
+        result.task.call(*task_result.args, **task_result.kwargs)
+        result.set_successful(None)
+        ran += 1
+    return ran
