@@ -397,3 +397,30 @@ def test_the_sweeper_prunes_day_old_records_of_the_outbox_task(make_profile):
     two_days_ago = timezone.now() - timedelta(days=2)
     DBTaskResult.objects.update(status="SUCCESSFUL", finished_at=two_days_ago)
     assert sweep().task_results_pruned == 1 and DBTaskResult.objects.count() == 0
+
+
+def test_with_the_immediate_task_backend_mail_goes_out_at_commit(
+    queued, settings, plain_server, make_profile
+):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    make_profile(port=plain_server.port)
+    with transaction.atomic():
+        mail.send_mail("Hello", "Body", None, ["a@x.test"])
+        assert plain_server.messages == []
+    assert len(plain_server.messages) == 1
+    assert OutboxMessage.objects.get().state == "sent"
+
+
+def test_a_broker_that_refuses_the_trigger_loses_nothing(
+    queued, settings, plain_server, make_profile
+):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "TASK_BACKEND": "missing"}
+    make_profile(port=plain_server.port)
+    assert mail.send_mail("Hello", "Body", None, ["a@x.test"]) == 1  # the caller is not failed
+    assert OutboxMessage.objects.get().state == "queued" and DBTaskResult.objects.count() == 0
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "TASK_BACKEND": "default"}
+    OutboxMessage.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=1))
+    assert sweep().woken and DBTaskResult.objects.count() == 1
+    drain()
+    assert len(plain_server.messages) == 1
