@@ -212,6 +212,19 @@ def _message_ids(server) -> Counter:
     return Counter(received.message["Message-ID"] for received in server.messages)
 
 
+def _sent_by_worker(redis_url: str) -> Counter:
+    """What the finished drains report having sent (their results in Redis), by RQ worker."""
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+
+    connection = redis.Redis.from_url(redis_url)
+    sent = Counter()
+    for job_id in FinishedJobRegistry("default", connection=connection).get_job_ids():
+        result = Job.fetch(job_id, connection=connection).latest_result()
+        sent[result.worker_name] += result.return_value["sent"]
+    return sent
+
+
 def _all_sent(count: int):
     return lambda: OutboxMessage.objects.filter(state=OutboxState.SENT).count() == count
 
@@ -227,6 +240,10 @@ def test_two_rq_workers_deliver_every_message_exactly_once(redis_url, tmp_path):
             _send(env, 40)
             _until(_all_sent(40), 120, "the 40 messages to be sent")
         received = _message_ids(server)
+    # Each message was sent by one drain: what the drains report adds up (which worker sent
+    # how many is up to who is free first, so it is not asserted).
+    sent_by_worker = _sent_by_worker(redis_url)
+    assert sum(sent_by_worker.values()) == 40, sent_by_worker
     rows = OutboxMessage.objects.all()
     assert rows.count() == 40
     assert {row.state for row in rows} == {OutboxState.SENT}
