@@ -15,7 +15,7 @@ INSTALLED := $(VENV)/.installed
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[server,test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[server,test,rq]"
 	@touch $@
 
 install: $(INSTALLED)

@@ -176,10 +176,25 @@ STORAGES = {
 # failover). "smtpconfig.backends.EmailBackend" sends within the request instead.
 EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "smtpconfig.backends.QueuedEmailBackend")
 
-# Who runs the outbox's deliveries. The default: the database backend, whose worker
-# `make run` starts (`python manage.py db_worker`). docs/deploy.md shows RQ on Redis for
-# several machines.
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Who runs the outbox's deliveries (docs/deploy.md), by DJANGO_TASKS_BACKEND:
+# - "database" (the default): the database backend, whose worker is
+#   `python manage.py db_worker`; nothing to run but the database. For one machine.
+# - "rq": RQ on the Redis at REDIS_URL (install `.[rq]`); workers are
+#   `python manage.py rqworker --with-scheduler default` on any number of machines that
+#   share the database and Redis. The scheduler runs deferred retries when they are due.
+TASKS_ENGINE = os.environ.get("DJANGO_TASKS_BACKEND", "database").strip().lower()
+if TASKS_ENGINE == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif TASKS_ENGINE == "rq":
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("django_tasks_db") + 1, "django_rq")
+    # RQ's queue of the same name as the task's (Django's default queue, "default").
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    RQ_QUEUES = {"default": {"URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")}}
+    # The job class that runs a django-tasks task, so that `rqworker` needs no --job-class.
+    RQ = {"JOB_CLASS": "django_tasks_rq.Job"}
+else:
+    raise ValueError(f"DJANGO_TASKS_BACKEND {TASKS_ENGINE!r} is not supported (database, rq).")
+
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 SMTPCONFIG = {
     "ENCRYPTION_KEYS": _encryption_keys(),
@@ -191,6 +206,10 @@ SMTPCONFIG = {
         if server.strip()
     ],
 }
+# Seconds before a message that failed for a temporary reason is tried again (it doubles
+# after each attempt); unset: smtpconfig's default, 20.
+if os.environ.get("SMTPCONFIG_OUTBOX_RETRY_DELAY"):
+    SMTPCONFIG["OUTBOX_RETRY_DELAY"] = float(os.environ["SMTPCONFIG_OUTBOX_RETRY_DELAY"])
 
 LOGGING = {
     "version": 1,

@@ -11,6 +11,7 @@ commit time in the same process.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from ..conf import get_setting
 from .worker import drain
@@ -49,7 +50,7 @@ def wake(message_ids=(), run_after=None) -> bool:
         if run_after is not None:
             if not queued.get_backend().supports_defer:
                 return False  # the sweeper sends it when it is due
-            queued = queued.using(run_after=run_after)
+            queued = queued.using(run_after=_whole_second_after(run_after))
         queued.enqueue(list(message_ids))
     except Exception as exc:  # noqa: BLE001 - a broker error must not fail the sender
         logger.warning(
@@ -60,6 +61,15 @@ def wake(message_ids=(), run_after=None) -> bool:
         )
         return False
     return True
+
+
+def _whole_second_after(moment):
+    """``moment`` rounded up to a whole second. RQ's scheduler keeps whole seconds, rounded
+    down: a drain asked for 12:00:03.6 would run at 12:00:03, find nothing due yet, and
+    schedule nothing more, leaving the retry to the sweeper."""
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return moment
 
 
 def messages_queued(sender, message_ids, **kwargs) -> None:
