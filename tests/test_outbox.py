@@ -424,3 +424,19 @@ def test_a_broker_that_refuses_the_trigger_loses_nothing(
     assert sweep().woken and DBTaskResult.objects.count() == 1
     drain()
     assert len(plain_server.messages) == 1
+
+
+def test_a_scheduled_run_that_came_too_early_schedules_itself_again(queued, make_profile):
+    from smtpconfig.outbox.tasks import deliver_outbox
+
+    make_profile(port=free_port(), timeout=2)
+    mail.send_mail("Hello", "Body", None, ["a@x.test"])
+    drain()  # deferred
+    due = OutboxMessage.objects.get().next_attempt_at
+    DBTaskResult.objects.all().delete()
+    assert deliver_outbox.call(scheduled=True)["deferred"] == 0  # nothing due yet
+    (again,) = DBTaskResult.objects.all()
+    assert again.run_after >= due and again.args_kwargs["kwargs"] == {"scheduled": True}
+    DBTaskResult.objects.all().delete()
+    deliver_outbox.call()  # an ordinary trigger that finds nothing schedules nothing
+    assert DBTaskResult.objects.count() == 0

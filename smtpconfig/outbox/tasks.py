@@ -14,7 +14,7 @@ import logging
 from datetime import timedelta
 
 from ..conf import get_setting
-from .worker import drain
+from .worker import drain, next_deferred_attempt
 
 try:  # Django 6.0 has the task framework; on 5.2 the django-tasks backport provides it.
     from django.tasks import task
@@ -25,17 +25,23 @@ logger = logging.getLogger("smtpconfig")
 
 
 @task()
-def deliver_outbox(message_ids: list | None = None) -> dict:
+def deliver_outbox(message_ids: list | None = None, scheduled: bool = False) -> dict:
     """Send the outbox's due messages (``message_ids``: the ones that woke it, for the record).
 
     Schedules the next run for what it deferred, and another run when it
-    stopped at its time limit with messages still due.
+    stopped at its time limit with messages still due. A ``scheduled`` run
+    that came too early (another machine's clock, an engine's rounding) and
+    found nothing schedules itself again for the earliest deferred message.
     """
     summary = drain()
     if summary.more:
         wake()
     if summary.wake_at is not None:
         wake(run_after=summary.wake_at)
+    elif scheduled and not summary.claimed:
+        next_attempt = next_deferred_attempt()
+        if next_attempt is not None:
+            wake(run_after=next_attempt)
     return summary.as_dict()
 
 
@@ -51,7 +57,7 @@ def wake(message_ids=(), run_after=None) -> bool:
             if not queued.get_backend().supports_defer:
                 return False  # the sweeper sends it when it is due
             queued = queued.using(run_after=_whole_second_after(run_after))
-        queued.enqueue(list(message_ids))
+        queued.enqueue(list(message_ids), scheduled=run_after is not None)
     except Exception as exc:  # noqa: BLE001 - a broker error must not fail the sender
         logger.warning(
             "Could not wake an outbox worker (%s: %s); the messages wait in the outbox "

@@ -64,6 +64,8 @@ class Summary:
     wake_at: object = None
     #: Whether due messages were left for another run (the time limit was reached).
     more: bool = False
+    #: How many messages this drain claimed.
+    claimed: int = 0
     counts: dict = field(default_factory=dict)
 
     def count(self, state: str) -> None:
@@ -312,5 +314,17 @@ def drain(time_limit: float = 60.0) -> Summary:
         rows = claim(batch_size)
         if not rows:
             break
+        summary.claimed += len(rows)
         send_batch(rows, summary)
     return summary
+
+
+def next_deferred_attempt():
+    """When the earliest deferred message is due (None: nothing is deferred)."""
+    return (
+        OutboxMessage.objects.using(router.db_for_write(OutboxMessage))
+        .filter(state=OutboxState.DEFERRED)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
