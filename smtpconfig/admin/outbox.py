@@ -22,7 +22,7 @@ from ..models.outbox import PENDING_STATES
 from ..probe import STEP_LABELS
 from .delivery_log import format_time
 from .outbox_actions import OutboxActions
-from .queue_status import FAILED_OR_UNKNOWN, WAITING
+from .queue_status import FAILED_OR_UNKNOWN, WAITING, worker_banner
 
 #: The most delivery log rows a message's page lists (a message is tried at most
 #: OUTBOX_MAX_ATTEMPTS times, 20 by default).
@@ -72,6 +72,7 @@ class OutboxMessageAdmin(OutboxActions, admin.ModelAdmin):
     search_fields = ["recipients", "subject", "message_id"]
     # A busy site's outbox holds a week of sent messages: no COUNT(*) of it all per page.
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # a count per filter choice is as costly
     list_per_page = 50
     readonly_fields = [
         "state_column",
@@ -111,6 +112,13 @@ class OutboxMessageAdmin(OutboxActions, admin.ModelAdmin):
                 )
             )
         )
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "GET":
+            stale = worker_banner(request, self.admin_site.name)
+            if stale is not None:
+                self.message_user(request, stale[1], stale[0])
+        return super().changelist_view(request, extra_context)
 
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
