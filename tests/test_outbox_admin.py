@@ -284,12 +284,12 @@ def test_index_and_profile_list_count_the_outbox_in_one_query(admin_client, make
     ):
         assert shown in index
         assert f'href="{OUTBOX_URL}?state={state}"' in index
-    assert "2 messages failed in the outbox" in index
+    assert "2 messages failed or unknown in the outbox" in index
 
     profiles = text(admin_client.get(LIST_URL))
     assert "2 waiting" in profiles and "1 failed" in profiles
     row = re.search(r"<tr>.*?>Main<.*?</tr>", profiles).group(0)
-    assert "2 messages failed in the outbox" in row
+    assert "2 messages failed or unknown in the outbox" in row
     assert f"state=failed_or_unknown&amp;profile__id__exact={main.pk}" in row
 
 
@@ -334,3 +334,16 @@ def test_deferred_and_unknown_deliveries_are_not_counted_as_sent(admin_client, m
         )
     row = re.search(r"<tr>.*?>Main<.*?</tr>", text(admin_client.get(LIST_URL))).group(0)
     assert "1 sent, 1 failed, 1 unknown" in row
+
+
+def test_a_message_page_says_which_profiles_it_may_go_through(admin_client):
+    pinned = queue("Pinned", requested_profile="Alerts", failover=None)
+    chained = queue("Chained", requested_profile="Alerts", failover=True)
+    default = queue("Default")
+    assert "the profile “Alerts” only" in text(admin_client.get(detail_url(pinned)))
+    assert "the profile “Alerts”, then the others in order" in text(
+        admin_client.get(detail_url(chained))
+    )
+    assert "the default profile, then the others in order" in text(
+        admin_client.get(detail_url(default))
+    )

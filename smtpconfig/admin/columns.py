@@ -173,8 +173,8 @@ class ProfileColumns:
 def _outbox_failed(health) -> str:
     """The profile's failed and unknown messages in the outbox, linked to them there."""
     text = ngettext(
-        "%(count)d message failed in the outbox",
-        "%(count)d messages failed in the outbox",
+        "%(count)d message failed or unknown in the outbox",
+        "%(count)d messages failed or unknown in the outbox",
         health.outbox_failed,
     ) % {"count": health.outbox_failed}
     if health.outbox_failed_url:

@@ -170,10 +170,15 @@ class OutboxMessageAdmin(OutboxActions, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("sent through"))
     def requested_column(self, message: OutboxMessage) -> str:
+        # As delivery.targets.choose_chain reads them.
         if message.requested_profile:
-            return _("the profile “%(name)s”") % {"name": message.requested_profile}
+            if message.failover:
+                text = _("the profile “%(name)s”, then the others in order")
+            else:
+                text = _("the profile “%(name)s” only")
+            return text % {"name": message.requested_profile}
         if message.failover is False:
-            return _("the default profile, without failover")
+            return _("the default profile only")
         return _("the default profile, then the others in order")
 
     @admin.display(description=gettext_lazy("next attempt"), ordering="next_attempt_at")
