@@ -347,3 +347,10 @@ def test_a_message_page_says_which_profiles_it_may_go_through(admin_client):
     assert "the default profile, then the others in order" in text(
         admin_client.get(detail_url(default))
     )
+
+
+def test_the_list_shows_the_newest_message_first(admin_client):
+    queue("Older")
+    queue("Newer")
+    listing = page(admin_client.get(OUTBOX_URL))
+    assert listing.index("Newer") < listing.index("Older")
