@@ -331,6 +331,9 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
                 if last_tried is not None
                 else str(email_message.from_email)
             ),
+            # A queued message's Message-ID is fixed when it is queued: the row of a failed
+            # or deferred attempt names it too, so the outbox can show its attempts.
+            message_id=_message_id_header(email_message),
         )
 
     def _raise_or_return(self, attempts, last_error, quiet_result):
@@ -392,3 +395,11 @@ class QueuedEmailBackend(BaseEmailBackend):
             if self.fail_silently:
                 return 0
             raise
+
+
+def _message_id_header(email_message) -> str:
+    """The Message-ID ``email_message`` was given in its headers ("" when Django makes one)."""
+    for name, value in (getattr(email_message, "extra_headers", None) or {}).items():
+        if name.lower() == "message-id":
+            return str(value)
+    return ""

@@ -16,8 +16,9 @@ from django.utils.translation import gettext_lazy, ngettext
 from ..models import Security, SMTPProfile
 from ..probe import STEP_LABELS, ProbeReport
 from ..providers.domain_health import check_sender_domain
-from .health import sending_health
+from .health import SendingHealth, sending_health
 from .presenters import report_context
+from .queue_status import FAILED_OR_UNKNOWN, OutboxCounts, outbox_counts, outbox_url
 
 
 class ProfileChangeList(ChangeList):
@@ -27,6 +28,9 @@ class ProfileChangeList(ChangeList):
         super().get_results(request)
         rows = list(self.result_list)  # fills the queryset's cache the template reads
         health = sending_health(rows)
+        add_outbox_failures(
+            health, outbox_counts(request), request, self.model_admin.admin_site.name
+        )
         for profile in rows:
             profile.sending_health = health[profile.pk]
 
@@ -40,6 +44,19 @@ class ProfileChangeList(ChangeList):
             text = label_for_field(name, self.model, self.model_admin)
             labels.append((name, _css_string(str(text)[:1].upper() + str(text)[1:])))
         return labels
+
+
+def add_outbox_failures(
+    health: dict[int, SendingHealth], counts: OutboxCounts, request, site_name: str
+) -> None:
+    """Give each profile's health its failed and unknown messages in the outbox, and the
+    link to them (for a user who may see the outbox)."""
+    for pk, item in health.items():
+        item.outbox_failed = counts.failed_by_profile.get(pk, 0)
+        if item.outbox_failed:
+            item.outbox_failed_url = outbox_url(
+                request, site_name, state=FAILED_OR_UNKNOWN, profile__id__exact=pk
+            )
 
 
 class ProfileColumns:
@@ -103,6 +120,8 @@ class ProfileColumns:
         health = getattr(profile, "sending_health", None)
         if health is None or health.empty:
             return format_html('<span class="smtpconfig-sending">{}</span>', _("none"))
+        if not (health.sent or health.failed or health.unknown):  # only the outbox's
+            return _outbox_failed(health)
         failed = ngettext("%(count)d failed", "%(count)d failed", health.failed) % {
             "count": health.failed
         }
@@ -113,17 +132,26 @@ class ProfileColumns:
             % {"count": health.sent},
             "failed": failed,
         }
+        if health.unknown:
+            text = _("%(counts)s, %(unknown)s") % {
+                "counts": text,
+                "unknown": ngettext("%(count)d unknown", "%(count)d unknown", health.unknown)
+                % {"count": health.unknown},
+            }
         if health.last_failure is not None:
             text = _("%(counts)s; last failure %(time)s") % {
                 "counts": text,
                 "time": _local_time(health.last_failure),
             }
-        failing = health.failed and not health.sent_since(health.last_failure)
-        return format_html(
+        failing = (health.failed or health.unknown) and not health.sent_since(health.last_failure)
+        html = format_html(
             '<span class="smtpconfig-sending smtpconfig-{}">{}</span>',
             "failed" if failing else "ok",
             text,
         )
+        if health.outbox_failed:
+            return format_html("{} {}", html, _outbox_failed(health))
+        return html
 
     @admin.display(description=gettext_lazy("sender domain DNS"))
     def sender_domain_health(self, profile: SMTPProfile) -> str:
@@ -140,6 +168,20 @@ class ProfileColumns:
         return render_to_string(
             "smtpconfig/test_report.html", {**report_context(report), "folded": True}
         )
+
+
+def _outbox_failed(health) -> str:
+    """The profile's failed and unknown messages in the outbox, linked to them there."""
+    text = ngettext(
+        "%(count)d message failed or unknown in the outbox",
+        "%(count)d messages failed or unknown in the outbox",
+        health.outbox_failed,
+    ) % {"count": health.outbox_failed}
+    if health.outbox_failed_url:
+        return format_html(
+            '<a class="smtpconfig-outbox-failed" href="{}">{}</a>', health.outbox_failed_url, text
+        )
+    return format_html('<span class="smtpconfig-outbox-failed">{}</span>', text)
 
 
 def _local_time(moment) -> str:

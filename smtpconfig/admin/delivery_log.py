@@ -16,6 +16,11 @@ from ..models import DeliveryLog
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
 
 
+def format_time(moment) -> str:
+    """A time to the second, in the site's zone, with the zone's name."""
+    return timezone.localtime(moment).strftime(_TIME_FORMAT)
+
+
 def format_duration(seconds: float) -> str:
     """A duration as people read it: "67 ms" under a second, else "2.4 s"."""
     if seconds < 1:
@@ -56,7 +61,7 @@ class DeliveryLogAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("time"), ordering="created_at")
     def time_column(self, entry: DeliveryLog) -> str:
-        return timezone.localtime(entry.created_at).strftime(_TIME_FORMAT)
+        return format_time(entry.created_at)
 
     @admin.display(description=gettext_lazy("profile"), ordering="profile_name")
     def profile_column(self, entry: DeliveryLog) -> str:

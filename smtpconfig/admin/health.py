@@ -24,6 +24,15 @@ WINDOW = timedelta(hours=24)
 FAILURE_ROWS = 500
 #: The most recent deliveries read to decide whether the site's mail is failing now.
 RECENT = 5
+#: Log rows whose ``tried`` holds failed attempts.
+_FAILURE_OUTCOMES = [
+    DeliveryOutcome.FAILED,
+    DeliveryOutcome.FAILED_OVER,
+    DeliveryOutcome.DEFERRED,
+    DeliveryOutcome.UNKNOWN,
+]
+#: Outcomes that mean the message did not go out at that attempt, through any profile.
+_NOT_SENT = (DeliveryOutcome.FAILED, DeliveryOutcome.DEFERRED)
 
 
 @dataclass
@@ -31,7 +40,15 @@ class SendingHealth:
     """A profile's deliveries in the last ``WINDOW``: how many went out, how many failed."""
 
     sent: int = 0
+    #: Failed attempts through the profile: a message that failed, failed over to another
+    #: profile, or was deferred (tried again later) counts, whatever became of it after.
     failed: int = 0
+    #: Messages whose connection broke after the body went out: the server may have them.
+    unknown: int = 0
+    #: Failed and unknown messages in the outbox that the profile was the last to try
+    #: (set by the list and the index from ``queue_status.outbox_counts``).
+    outbox_failed: int = 0
+    outbox_failed_url: str = ""
     last_sent: datetime | None = None
     last_failure: datetime | None = None
     #: The failures were counted from a capped read of the log: there may be more.
@@ -39,7 +56,7 @@ class SendingHealth:
 
     @property
     def empty(self) -> bool:
-        return not (self.sent or self.failed)
+        return not (self.sent or self.failed or self.unknown or self.outbox_failed)
 
     def sent_since(self, moment: datetime | None) -> bool:
         """Whether a message went out through the profile after ``moment``."""
@@ -53,7 +70,9 @@ def sending_health(
 
     A message counts as sent by the profile that carried it; a failure counts
     against each profile the backend tried and left (the rows' ``tried``, which
-    name profiles: profile names are unique).
+    name profiles: profile names are unique), a deferred attempt too (the
+    attempt failed, though the message is tried again); a message whose
+    outcome is unknown counts as unknown for the profile tried last.
     """
     profiles = list(profiles)
     health = {profile.pk: SendingHealth() for profile in profiles}
@@ -62,8 +81,10 @@ def sending_health(
     since = (now or timezone.now()) - WINDOW
     recent = DeliveryLog.objects.filter(created_at__gte=since)
     sent = (
-        recent.filter(profile__in=list(health))
-        .exclude(outcome=DeliveryOutcome.FAILED)
+        recent.filter(
+            profile__in=list(health),
+            outcome__in=[DeliveryOutcome.SENT, DeliveryOutcome.FAILED_OVER],
+        )
         .values("profile")
         .annotate(count=Count("id"), last=Max("created_at"))
         .order_by()
@@ -73,21 +94,26 @@ def sending_health(
         health[row["profile"]].last_sent = row["last"]
     by_name = {profile.name: health[profile.pk] for profile in profiles}
     failures = (
-        recent.filter(outcome__in=[DeliveryOutcome.FAILED, DeliveryOutcome.FAILED_OVER])
+        recent.filter(outcome__in=_FAILURE_OUTCOMES)
         .order_by("-created_at")
-        .values_list("created_at", "tried")[: FAILURE_ROWS + 1]
+        .values_list("created_at", "tried", "outcome")[: FAILURE_ROWS + 1]
     )
-    for index, (created_at, tried) in enumerate(failures):
+    for index, (created_at, tried, outcome) in enumerate(failures):
         if index == FAILURE_ROWS:
             for item in health.values():
                 item.more_failures = item.failed > 0
             break
-        for attempt in tried or ():
-            item = by_name.get(attempt.get("profile") if isinstance(attempt, dict) else None)
-            if item is not None:
-                item.failed += 1
-                if item.last_failure is None or created_at > item.last_failure:
-                    item.last_failure = created_at
+        attempts = [attempt for attempt in tried or () if isinstance(attempt, dict)]
+        for position, attempt in enumerate(attempts):
+            item = by_name.get(attempt.get("profile"))
+            if item is None:
+                continue
+            if outcome == DeliveryOutcome.UNKNOWN and position == len(attempts) - 1:
+                item.unknown += 1  # the attempt that broke after the body went out
+                continue
+            item.failed += 1
+            if item.last_failure is None or created_at > item.last_failure:
+                item.last_failure = created_at
     return health
 
 
@@ -103,7 +129,7 @@ class MailFailing:
 def mail_failing_now(*, now: datetime | None = None) -> MailFailing | None:
     """Whether the site's most recent deliveries (within ``WINDOW``) all failed, in one query.
 
-    Counts the failed deliveries since the last one that went out (up to
+    Counts the failed (or deferred) deliveries since the last one that went out (up to
     ``RECENT``); None when the latest went out, or nothing was sent lately.
     """
     since = (now or timezone.now()) - WINDOW
@@ -114,7 +140,7 @@ def mail_failing_now(*, now: datetime | None = None) -> MailFailing | None:
     )
     failed = []
     for outcome, created_at, reply in latest:
-        if outcome != DeliveryOutcome.FAILED:
+        if outcome not in _NOT_SENT:  # a deferred message could not be sent either
             break
         failed.append((created_at, reply))
     if not failed:

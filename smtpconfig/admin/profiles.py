@@ -30,6 +30,7 @@ from .first_run import first_run
 from .health import mail_failing_now, sending_health
 from .history import ProfileHistory
 from .oauth_views import ConnectAccountView, OAuthCallbackView, redirect_uri
+from .queue_status import counts_html, outbox_counts, worker_banner
 from .test_state import TestedSettings
 from .views import (
     CHECK_CONNECTION,
@@ -274,15 +275,25 @@ class SMTPProfileAdmin(
         if request.method == "GET":
             self.status_banners(request, profiles)
             self._readiness_banners(request, profiles)
-        extra_context = {"smtp_first_run": first_run(request, profiles), **(extra_context or {})}
+        extra_context = {
+            "smtp_first_run": first_run(request, profiles),
+            "smtp_outbox_counts": counts_html(
+                outbox_counts(request), request, self.admin_site.name
+            ),
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, extra_context)
 
     def status_banners(self, request, profiles) -> None:
-        """The site's mail failing now, then the profiles' own warnings."""
+        """The site's mail failing now, messages waiting for a worker, then the profiles'
+        own warnings."""
         failing = mail_failing_now()
         if failing is not None:
             level, text = failing_banner(failing, delivery_log_url(request, self.admin_site.name))
             self.message_user(request, text, level)
+        stale = worker_banner(request, self.admin_site.name)
+        if stale is not None:
+            self.message_user(request, stale[1], stale[0])
         if not profiles:  # the first-run guide says it, and what to do
             return
         health = sending_health([p for p in profiles if p.is_default])

@@ -31,8 +31,9 @@ class OutboxState(models.TextChoices):
 
 #: States a worker may still send from (a claim moves them to SENDING).
 PENDING_STATES = (OutboxState.QUEUED, OutboxState.DEFERRED)
-#: States whose content is kept so that a person can send the message again.
-RESENDABLE_STATES = (OutboxState.FAILED, OutboxState.UNKNOWN)
+#: States whose content is kept (until OUTBOX_RETENTION) so that a person can send the
+#: message again: a message cancelled by mistake can be resent too.
+RESENDABLE_STATES = (OutboxState.FAILED, OutboxState.UNKNOWN, OutboxState.CANCELLED)
 
 
 class OutboxMessage(models.Model):
@@ -62,8 +63,8 @@ class OutboxMessage(models.Model):
     subject = models.CharField(_("subject"), max_length=998, blank=True)
     message_id = models.CharField(_("Message-ID"), max_length=998, blank=True)
     size = models.PositiveIntegerField(_("size (bytes)"), default=0)
-    # The pickled EmailMessage, encrypted (Fernet); emptied once the message is sent or
-    # cancelled, or when a failed one has been kept for OUTBOX_RETENTION.
+    # The pickled EmailMessage, encrypted (Fernet); emptied once the message is sent. A
+    # failed, unknown or cancelled one keeps it for OUTBOX_RETENTION (it can be resent).
     content_encrypted = models.TextField(blank=True, editable=False)
 
     attempts = models.PositiveIntegerField(_("attempts"), default=0)

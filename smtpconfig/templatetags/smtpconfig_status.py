@@ -1,8 +1,9 @@
 """``{% smtpconfig_mail_status %}``: the site's mail at a glance, for the admin index.
 
 The host project puts it in its ``admin/index.html`` (as ``mailsettings`` does):
-each profile's last test and recent deliveries, a banner when the site's mail
-is failing now, and the first-run guide while no profile exists.
+each profile's last test and recent deliveries, the outbox's waiting, deferred
+and failed messages, a banner when the site's mail is failing now or messages
+wait with no worker running, and the first-run guide while no profile exists.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from django.contrib import messages
 from django.urls import reverse
 
 from ..admin.banners import delivery_log_url, failing_banner, profile_banners
-from ..admin.columns import ProfileColumns
+from ..admin.columns import ProfileColumns, add_outbox_failures
 from ..admin.first_run import first_run
 from ..admin.health import mail_failing_now, sending_health
+from ..admin.queue_status import counts_html, outbox_counts, worker_banner
 from ..models import SMTPProfile
 
 register = template.Library()
@@ -31,6 +33,8 @@ def smtpconfig_mail_status(context) -> dict:
     site_name = getattr(getattr(request, "resolver_match", None), "namespace", "") or "admin"
     profiles = list(SMTPProfile.objects.all())
     health = sending_health(profiles)
+    counts = outbox_counts(request)
+    add_outbox_failures(health, counts, request, site_name)
     columns = ProfileColumns()
     rows = []
     for profile in profiles:
@@ -47,12 +51,16 @@ def smtpconfig_mail_status(context) -> dict:
     failing = mail_failing_now()
     if failing is not None:
         banners.append(failing_banner(failing, delivery_log_url(request, site_name)))
+    stale = worker_banner(request, site_name)
+    if stale is not None:
+        banners.append(stale)
     if profiles:
         banners += profile_banners(profiles, health=health)
     return {
         "show": True,
         "rows": rows,
         "list_url": reverse(f"{site_name}:smtpconfig_smtpprofile_changelist"),
+        "outbox": counts_html(counts, request, site_name),
         "banners": [(_LEVEL_TAGS.get(level, "info"), text) for level, text in banners],
         "guide": first_run(request, profiles, site_name),
         "csrf_token": context.get("csrf_token"),
