@@ -313,3 +313,17 @@ def test_no_admins_and_no_webhook_means_no_alert(settings, refusing_and_good):
     assert drain().failed == 1
     assert cache.get(alerts._throttle_key(alerts.FAILED, "Refusing")) is None
     assert all(server.messages == [] for server in refusing_and_good)
+
+
+def test_a_message_whose_profile_is_gone_alerts_when_it_gives_up(settings, admins, make_profile):
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "OUTBOX_MAX_ATTEMPTS": 1}
+    with running_smtp_server(users={USER: PASSWORD}) as good:
+        signed_in(make_profile, "Good", good.port, is_default=True)
+        key = queue(requested_profile="Gone")
+
+        assert drain().failed == 1
+
+    assert OutboxMessage.objects.get(pk=key).state == OutboxState.FAILED
+    [alert] = alerts_at(good)
+    assert subject(alert) == "[Site] A message could not be sent through SMTP profile “Gone”"
+    assert "There is no SMTP profile named “Gone”." in alert.get_content()

@@ -217,6 +217,7 @@ def _result_fields(row: OutboxMessage, result: Result, summary: Summary) -> dict
 
 def _send_route(route, rows: list[OutboxMessage], recorder: BatchRecorder, summary) -> None:
     waiting = _waiting(route)
+    ended: list[tuple[OutboxMessage, Result]] = []  # failed or unknown: alerts, once recorded
     try:
         sender = OutboxSender(*route)
     except (ProfileNotFound, SecretUnreadable) as exc:
@@ -227,6 +228,9 @@ def _send_route(route, rows: list[OutboxMessage], recorder: BatchRecorder, summa
                 result.state = OutboxState.FAILED
             recorder.finish(row, _result_fields(row, result, summary), [])
             summary.count(result.state)
+            if result.state == OutboxState.FAILED:
+                ended.append((row, result))
+        _alert(recorder, ended)
         return
     down: Result | None = None
     down_until = None
@@ -251,12 +255,22 @@ def _send_route(route, rows: list[OutboxMessage], recorder: BatchRecorder, summa
             elif result.state == OutboxState.DEFERRED and result.step in CONNECTION_STEPS:
                 down, down_until = result, fields["next_attempt_at"]
             elif result.state in (OutboxState.FAILED, OutboxState.UNKNOWN):
-                alerts.message_failed(row, result)
+                ended.append((row, result))
     finally:
         sender.close()
+    _alert(recorder, ended)
     if sent_any and waiting is not None:
         recorder.flush()  # the messages released to wait above are woken too
         _wake(route)
+
+
+def _alert(recorder: BatchRecorder, ended: list[tuple[OutboxMessage, Result]]) -> None:
+    """Tell the administrators about messages that failed or ended unknown, once their
+    outcome is recorded (the admin page an alert links to shows it)."""
+    if ended:
+        recorder.flush()
+        for row, result in ended:
+            alerts.message_failed(row, result)
 
 
 def _send_one(sender: OutboxSender, row: OutboxMessage, recorder: BatchRecorder) -> Result:
