@@ -327,3 +327,25 @@ def test_a_message_whose_profile_is_gone_alerts_when_it_gives_up(settings, admin
     [alert] = alerts_at(good)
     assert subject(alert) == "[Site] A message could not be sent through SMTP profile “Gone”"
     assert "There is no SMTP profile named “Gone”." in alert.get_content()
+
+
+def test_without_a_working_cache_each_process_spaces_alerts_out_alone(
+    settings, admins, refusing_and_good, tmp_path, caplog
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(blocker / "cache"),  # under a file: every write fails
+        }
+    }
+    alerts._local_turns.until.clear()
+    _refusing, good = refusing_and_good
+    with caplog.at_level(logging.WARNING, logger="smtpconfig"):
+        queue(requested_profile="Refusing")
+        queue(subject="Invoice 43", requested_profile="Refusing")
+        assert drain().failed == 2
+
+    assert len(alerts_at(good)) == 1
+    assert "Could not use the default cache to space out alerts" in caplog.text
