@@ -137,7 +137,7 @@ class Alert:
             (_("Message-ID"), self.message_id),
             (_("Recipients"), _shorten(self.recipients, _RECIPIENTS_SHOWN)),
             (_("Subject"), self.subject),
-            (_("Outbox"), link),
+            (_("In the admin"), link),
         ]
         return [(label, value) for label, value in pairs if value]
 
