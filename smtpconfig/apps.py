@@ -14,8 +14,9 @@ class SMTPConfigConfig(AppConfig):
         from .delivery.profiles import profiles_changed
         from .models import SMTPProfile
         from .models.versions import version_triggers_after_migrate
+        from .outbox.alerts import failover_happened
         from .outbox.tasks import messages_queued as wake_worker
-        from .signals import messages_queued, profiles_updated
+        from .signals import failover, messages_queued, profiles_updated
 
         post_save.connect(profiles_changed, sender=SMTPProfile, dispatch_uid="smtpconfig-saved")
         post_delete.connect(profiles_changed, sender=SMTPProfile, dispatch_uid="smtpconfig-deleted")
@@ -27,3 +28,4 @@ class SMTPConfigConfig(AppConfig):
             profiles_changed, sender=SMTPProfile, dispatch_uid="smtpconfig-updated"
         )
         messages_queued.connect(wake_worker, dispatch_uid="smtpconfig-wake-worker")
+        failover.connect(failover_happened, dispatch_uid="smtpconfig-failover-alert")

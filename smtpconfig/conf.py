@@ -60,7 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "OAUTH_CA_CERTIFICATE": "",
     # The site's public address (such as "https://mail.example.com") for the OAuth2 redirect
     # URI, when a proxy hides it from Django; blank: built from the request, as Django does
-    # behind a proxy (SECURE_PROXY_SSL_HEADER, USE_X_FORWARDED_HOST).
+    # behind a proxy (SECURE_PROXY_SSL_HEADER, USE_X_FORWARDED_HOST). Alerts link to the
+    # admin with it (blank: they give the admin page's path).
     "OAUTH_REDIRECT_BASE": "",
     # Allow http:// OAuth2 endpoints (authorization, token, device code). Off: tokens and
     # secrets only ever travel over https://. For a test authorization server on 127.0.0.1.
@@ -96,11 +97,17 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a message may wait before the admin says that no worker seems to run and
     # an alert says that the queue is backing up.
     "OUTBOX_STALE_SECONDS": 300,
-    # Alerts (a message failed for good, a profile failed over, the queue is backing up)
-    # go by email to ADMINS and, when set, as Slack-compatible JSON to this URL; at most
-    # one per profile and kind every ALERT_INTERVAL seconds.
+    # Alerts (a message failed for good or may not have gone out, a profile failed over,
+    # the queue is backing up) go by email to ADMINS, sent at once (never through the
+    # outbox) through a profile other than the failing one where there is one, and, when
+    # set, as Slack-compatible JSON ({"text": ...}) to this URL (https:// only); at most
+    # one per profile and kind every ALERT_INTERVAL seconds (0: every one), counted in the
+    # default cache, which every worker must share. The URL itself is never logged.
     "ALERT_WEBHOOK_URL": "",
     "ALERT_INTERVAL": 3600,
+    # Allow an http:// ALERT_WEBHOOK_URL (a chat server on the same machine or a test).
+    # Off: alerts are only posted over https://.
+    "ALERT_WEBHOOK_ALLOW_HTTP": False,
 }
 
 

@@ -2,8 +2,10 @@
 
 ``failover``: a profile failed and the next one is being tried. Arguments:
 ``failed_profile`` and ``next_profile`` (names), ``error`` (what went wrong,
-in the diagnosis's words) and ``message`` (the EmailMessage, or None when the
-failure happened while opening a connection).
+in the diagnosis's words), ``step`` (where: connect, tls, auth, rcpt…),
+``server`` (the failed profile's ``host:port``) and ``message`` (the
+EmailMessage, or None when the failure happened while opening a connection).
+The app's own alerts (:mod:`smtpconfig.outbox.alerts`) listen to it.
 
 ``delivery_failed``: every profile tried failed and the message was not
 sent. Arguments: ``message``, ``attempts`` (a list of ``(profile name,

@@ -45,7 +45,8 @@ def test_fails_over_past_stopped_busy_and_refusing_servers_to_a_good_one(make_pr
         running_smtp_server(users={USER: PASSWORD}) as refusing,
         running_smtp_server() as good,
     ):
-        profile(make_profile, "Stopped", free_port(), 1)
+        stopped_port = free_port()
+        profile(make_profile, "Stopped", stopped_port, 1)
         profile(make_profile, "Busy", busy.port, 2)
         profile(make_profile, "Refusing", refusing.port, 3, username=USER, password="Wr0ng")
         profile(make_profile, "Good", good.port, 4)
@@ -69,6 +70,11 @@ def test_fails_over_past_stopped_busy_and_refusing_servers_to_a_good_one(make_pr
         ("Stopped", "Busy"),
         ("Busy", "Refusing"),
         ("Refusing", "Good"),
+    ]
+    assert [(e["step"], e["server"]) for e in fired["failover"]] == [
+        ("connect", f"127.0.0.1:{stopped_port}"),
+        ("ehlo", f"127.0.0.1:{busy.port}"),
+        ("auth", f"127.0.0.1:{refusing.port}"),
     ]
     assert fired["delivery_failed"] == []
 

@@ -87,6 +87,8 @@ def announce_failover(
         failed_profile=attempt.profile,
         next_profile=next_profile.name,
         error=attempt.error,
+        step=attempt.step,
+        server=attempt.server,
         message=message,
     )
 

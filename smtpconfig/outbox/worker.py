@@ -219,6 +219,7 @@ def _result_fields(row: OutboxMessage, result: Result, summary: Summary) -> dict
 
 def _send_route(route, rows: list[OutboxMessage], recorder: BatchRecorder, summary) -> None:
     waiting = _waiting(route)
+    ended: list[tuple[OutboxMessage, Result]] = []  # failed or unknown: alerts, once recorded
     try:
         sender = OutboxSender(*route)
     except (ProfileNotFound, SecretUnreadable) as exc:
@@ -229,6 +230,9 @@ def _send_route(route, rows: list[OutboxMessage], recorder: BatchRecorder, summa
                 result.state = OutboxState.FAILED
             recorder.finish(row, _result_fields(row, result, summary), [])
             summary.count(result.state)
+            if result.state == OutboxState.FAILED:
+                ended.append((row, result))
+        _alert(recorder, ended)
         return
     down: Result | None = None
     down_until = None
@@ -253,9 +257,10 @@ def _send_route(route, rows: list[OutboxMessage], recorder: BatchRecorder, summa
             elif result.state == OutboxState.DEFERRED and result.step in CONNECTION_STEPS:
                 down, down_until = result, fields["next_attempt_at"]
             elif result.state in (OutboxState.FAILED, OutboxState.UNKNOWN):
-                alerts.message_failed(row, result)
+                ended.append((row, result))
     finally:
         _close(sender)
+    _alert(recorder, ended)
     if sent_any and waiting is not None:
         recorder.flush()  # the messages released to wait above are woken too
         _wake(route)
@@ -268,6 +273,15 @@ def _close(sender: OutboxSender) -> None:
     except Exception as exc:  # noqa: BLE001 - the batch's outcomes are what matter
         logger.warning("Closing an SMTP connection after a batch failed: %s", exc)
         sender.connection = None
+
+
+def _alert(recorder: BatchRecorder, ended: list[tuple[OutboxMessage, Result]]) -> None:
+    """Tell the administrators about messages that failed or ended unknown, once their
+    outcome is recorded (the admin page an alert links to shows it)."""
+    if ended:
+        recorder.flush()
+        for row, result in ended:
+            alerts.message_failed(row, result)
 
 
 def _send_one(sender: OutboxSender, row: OutboxMessage, recorder: BatchRecorder) -> Result:

@@ -6,15 +6,12 @@ requests. Like every outgoing connection of the app, a POST goes through the one
 resolver and network policy (:mod:`.network`, so ``BLOCKED_NETWORKS`` applies to a
 token endpoint the administrator typed), with certificate verification (plus
 ``OAUTH_CA_CERTIFICATE``) and within the profile's timeout, and at most 64 KiB of the
-answer is read. It is written on ``http.client`` over that socket rather than with an
-HTTP library's connection pool, which would open connections the policy never sees.
+answer is read (:mod:`.http_post`, the app's one road out for HTTP).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import ssl
 import urllib.parse
 
 from django.utils.translation import gettext as _
@@ -22,8 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from ..conf import get_setting
 from ..exceptions import TokenRefused
-from .network import connect, resolve
-from .tls import client_context
+from . import http_post
 
 # The most of an authorization server's answer that is read.
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -48,24 +44,16 @@ def post(url: str, body: str, headers: dict[str, str], timeout: float) -> tuple[
     ``http://`` is refused unless ``SMTPCONFIG["OAUTH_ALLOW_HTTP"]`` is on (a test
     authorization server): the body carries client secrets, codes and refresh tokens.
     """
-    parts = urllib.parse.urlsplit(url)
-    if not endpoint_scheme_allowed(url) or not parts.hostname:
+    if not endpoint_scheme_allowed(url) or not urllib.parse.urlsplit(url).hostname:
         raise TokenRefused("invalid_request", _("the token endpoint must be an https:// URL"))
-    secure = parts.scheme == "https"
-    port = parts.port or (443 if secure else 80)
-    sock, _address, _failures = connect(
-        parts.hostname, resolve(parts.hostname, port, timeout), timeout
+    return http_post.post(
+        url,
+        body.encode("utf-8"),
+        headers,
+        timeout,
+        ca_pem=_extra_ca(),
+        max_response_bytes=MAX_RESPONSE_BYTES,
     )
-    if secure:
-        context: ssl.SSLContext = client_context(verify=True, ca_pem=_extra_ca())
-        sock = context.wrap_socket(sock, server_hostname=parts.hostname)
-    with sock:
-        connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
-        connection.sock = sock  # already connected through the network policy
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        connection.request("POST", path or "/", body=body.encode("utf-8"), headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read(MAX_RESPONSE_BYTES + 1)
 
 
 @sensitive_variables("form")
