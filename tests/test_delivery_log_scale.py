@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.contrib.admin.sites import site
+from django.core.management import call_command
 from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -16,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from smtpconfig.admin import log_pagination
+from smtpconfig.delivery import log as delivery_log
 from smtpconfig.models import DeliveryLog, DeliveryOutcome
 from smtpconfig.models.log_search import SEARCHED_FIELDS
 
@@ -307,3 +310,33 @@ def test_the_profile_list_and_index_cope_with_rows_of_a_deleted_profile(admin_cl
         reverse("admin:index"),
     ):
         assert admin_client.get(url).status_code == 200, url
+
+
+# Pruning.
+
+
+def test_prune_deletes_in_batches_and_returns_the_total():
+    add_rows(12, ago=timedelta(days=40))
+    add_rows(3, start=100)  # recent: kept
+    with CaptureQueriesContext(connection) as queries:
+        deleted = delivery_log.prune(30, batch_size=5)
+    assert deleted == 12
+    assert DeliveryLog.objects.count() == 3
+    deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
+    assert len(deletes) == 3  # 5 + 5 + 2
+    assert all("LIMIT 5" in sql for sql in deletes)
+
+
+def test_prune_stops_after_an_exactly_full_last_batch():
+    add_rows(10, ago=timedelta(days=40))
+    assert delivery_log.prune(30, batch_size=5) == 10
+    assert not DeliveryLog.objects.exists()
+
+
+def test_smtp_prune_log_deletes_in_batches():
+    add_rows(7, ago=timedelta(days=10))
+    add_rows(2, start=100)
+    out = StringIO()
+    call_command("smtp_prune_log", "--days", "5", "--batch-size", "3", stdout=out)
+    assert "Deleted 7 delivery log rows older than 5 days." in out.getvalue()
+    assert DeliveryLog.objects.count() == 2
