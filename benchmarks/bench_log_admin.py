@@ -2,7 +2,8 @@
 
 Creates a database of its own (``--database-url``, default
 postgres://postgres@127.0.0.1:5432/bench_log; dropped first if it exists and
-dropped again at the end unless ``--keep``), migrates it, and fills the log
+dropped again at the end unless ``--keep``; ``--reuse`` times the pages again on
+a database kept so), migrates it, and fills the log
 with ``--rows`` rows (default 1,000,000) in one INSERT … SELECT over
 generate_series, spread over the last 30 days and four profiles (70/15/10/5 %),
 with realistic recipients, senders, subjects and Message-IDs (90 % sent,
@@ -19,7 +20,7 @@ the admin's delete view (rolled back after each run). The last lines are
 ``median NAME MS``, one per case.
 
     .venv/bin/python benchmarks/bench_log_admin.py [--rows 1000000] [--runs 5]
-        [--database-url postgres://…/bench_log] [--keep]
+        [--database-url postgres://…/bench_log] [--keep] [--reuse]
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ CROSS JOIN LATERAL (
 ) AS o
 JOIN (
     SELECT id, name, lower_bound, upper_bound FROM bench_profile_share
-) AS p ON (n * 37 %% 100) >= p.lower_bound AND (n * 37 %% 100) < p.upper_bound
+) AS p ON abs(hashint8(n)) %% 100 >= p.lower_bound
+    AND abs(hashint8(n)) %% 100 < p.upper_bound
 """
 
 
@@ -141,22 +143,29 @@ def fill(rows: int) -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
-def measure(action, runs: int) -> tuple[float, int, float]:
-    """Median milliseconds of ``action`` over ``runs`` (after one warm-up), with the SQL
-    statements of the last run and the slowest of them in milliseconds."""
+def measure(action, runs: int) -> tuple[float, float, int, float]:
+    """Median milliseconds of ``action`` over ``runs`` (after one warm-up), wall-clock
+    and this process's CPU time (Django's share, which other loads on the machine do
+    not stretch), with the SQL statements of the last run and the slowest of them."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     action()
-    times = []
+    times, cpu = [], []
     for _ in range(runs):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         action()
         times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
     with CaptureQueriesContext(connection) as queries:
         action()
     slowest = max((float(query["time"]) * 1000 for query in queries.captured_queries), default=0)
-    return statistics.median(times), len(queries.captured_queries), slowest
+    return (
+        statistics.median(times),
+        statistics.median(cpu),
+        len(queries.captured_queries),
+        slowest,
+    )
 
 
 def main() -> None:
@@ -169,9 +178,17 @@ def main() -> None:
         help="a PostgreSQL database this script creates and drops",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="time the pages on a database kept by --keep, without filling it again "
+        "(implies --keep)",
+    )
     args = parser.parse_args()
 
-    recreate_database(args.database_url)
+    args.keep = args.keep or args.reuse
+    if not args.reuse:
+        recreate_database(args.database_url)
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     try:
@@ -194,6 +211,7 @@ def run(args) -> None:
     from django.core.management import call_command
     from django.core.signals import request_finished, request_started
     from django.db import close_old_connections, connection, transaction
+    from django.db.models import Count
     from django.test import Client
     from django.test.utils import setup_test_environment
     from django.urls import reverse
@@ -206,10 +224,18 @@ def run(args) -> None:
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     settings.DEBUG = False
-    call_command("migrate", verbosity=0)
-    started = time.perf_counter()
-    per_profile = fill(args.rows)
-    filled = time.perf_counter() - started
+    if args.reuse:
+        filled = None
+        per_profile = dict(
+            DeliveryLog.objects.values_list("profile_name").annotate(Count("id")).order_by()
+        )
+        args.rows = sum(per_profile.values())
+        get_user_model().objects.filter(username="bench").delete()
+    else:
+        call_command("migrate", verbosity=0)
+        started = time.perf_counter()
+        per_profile = fill(args.rows)
+        filled = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('smtpconfig_deliverylog'))")
         size = cursor.fetchone()[0]
@@ -269,15 +295,16 @@ def run(args) -> None:
         results.append((name, *measure(action, runs)))
 
     print(
-        f"{args.rows:,} log rows filled in {filled:.1f} s; table with indexes {size}; "
-        f"PostgreSQL {connection.pg_version // 10000}"
+        f"{args.rows:,} log rows"
+        + (f" filled in {filled:.1f} s" if filled is not None else " (reused)")
+        + f"; table with indexes {size}; PostgreSQL {connection.pg_version // 10000}"
     )
     for index, index_size in indexes:
         print(f"  index {index}: {index_size}")
-    print(f"{'case':<40} {'median ms':>10} {'SQL':>5} {'slowest SQL ms':>15}")
-    for name, median, statements, slowest in results:
-        print(f"{name:<40} {median:>10.1f} {statements:>5} {slowest:>15.1f}")
-    for name, median, _, _ in results:
+    print(f"{'case':<40} {'median ms':>10} {'CPU ms':>7} {'SQL':>5} {'slowest SQL ms':>15}")
+    for name, median, cpu, statements, slowest in results:
+        print(f"{name:<40} {median:>10.1f} {cpu:>7.1f} {statements:>5} {slowest:>15.1f}")
+    for name, median, *_ in results:
         print(f"median {name.split(' (')[0].replace(' ', '_').replace(':', '')} {median:.1f}")
 
 
