@@ -126,6 +126,14 @@ def test_pages_go_as_far_as_the_cap(admin_client, make_profile, monkeypatch):
     assert "person120@example.org" not in second
 
 
+def test_the_list_sorts_only_by_time_which_an_index_serves(admin_client):
+    add_rows(2)
+    html = page(admin_client.get(LOG_URL))
+    headers = re.findall(r'<th scope="col" class="([^"]*)"', html)
+    sortable = [classes for classes in headers if "sortable" in classes]
+    assert len(sortable) == 1 and "column-time_column" in sortable[0], headers
+
+
 # Filters.
 
 

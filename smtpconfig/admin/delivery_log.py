@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..models import DeliveryLog
+from ..models import DeliveryLog, SMTPProfile
 from ..models.log_search import SEARCHED_FIELDS
 from .log_pagination import EstimatedCountPaginator
 
@@ -56,6 +56,9 @@ class DeliveryLogAdmin(admin.ModelAdmin):
         "Recipients, subject, sender or Message-ID. An address or a Message-ID is matched whole."
     )
     paginator = EstimatedCountPaginator
+    # Only by time, which an index serves both ways: a header click on any other
+    # column would sort the whole log for one page.
+    sortable_by = ["time_column"]
     show_full_result_count = False
     readonly_fields = [
         "time_column",
@@ -79,8 +82,11 @@ class DeliveryLogAdmin(admin.ModelAdmin):
     def profile_column(self, entry: DeliveryLog) -> str:
         """The profile by the name it had then, linked to it while it still exists."""
         # The row's profile_id may name a profile deleted since (nothing rewrites the
-        # log); the queryset's LEFT JOIN then gives None rather than a query that fails.
-        profile = entry.profile if entry.profile_id is not None else None
+        # log): the queryset's LEFT JOIN gives None, a query without it DoesNotExist.
+        try:
+            profile = entry.profile
+        except SMTPProfile.DoesNotExist:
+            profile = None
         name = entry.profile_name or (profile.name if profile is not None else "")
         if not name:
             return "—"
