@@ -5,6 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from django.db import connection
+
+from .helpers import database_url
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,3 +55,26 @@ def test_probe_latency_reaches_the_expected_verdict_for_every_case():
     }
     assert verdicts == expected
     assert "overhead" in output
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the script fills PostgreSQL")
+def test_bench_log_admin_prints_a_median_line_per_case():
+    """On a database of its own, which it drops again."""
+    base = database_url(connection).rsplit("/", 1)[0]
+    output = run(
+        "bench_log_admin.py",
+        "--rows",
+        "3000",
+        "--runs",
+        "1",
+        "--database-url",
+        f"{base}/smtpconfig_bench_{os.getpid()}",
+    )
+    cases = [line.split()[1] for line in output.splitlines() if line.startswith("median ")]
+    assert cases == [
+        "first_page",
+        "filter_failed,_one_profile",
+        "search_an_address",
+        "search_a_Message-ID",
+        "delete_profile_Main",
+    ]

@@ -1,4 +1,11 @@
-"""The delivery log in the admin: what the backend sent or could not send, read-only."""
+"""The delivery log in the admin: what the backend sent or could not send, read-only.
+
+Built for a log of millions of rows: no page counts the whole table
+(:mod:`.log_pagination`), the filters' choices read nothing from the log (the
+outcomes are fixed, the profiles come from their own table, the dates are
+Django's fixed ranges), and the search is ``DeliveryLog.objects.search``, which
+PostgreSQL's indexes serve (models/log_search.py).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..models import DeliveryLog
+from ..models import DeliveryLog, SMTPProfile
+from ..models.log_search import SEARCHED_FIELDS
+from .log_pagination import EstimatedCountPaginator
 
 # To the second and with the zone: a log read beside a server's own log must line up.
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
@@ -42,9 +51,20 @@ class DeliveryLogAdmin(admin.ModelAdmin):
         "subject",
         "duration_column",
     ]
-    list_filter = ["outcome", "profile_name", "created_at"]
-    search_fields = ["recipients", "subject", "message_id", "sender"]
-    date_hierarchy = "created_at"
+    # "profile" filters by the foreign key, its choices read from the profiles' table
+    # (not the log's distinct names: a scan of the whole log on every page), so a
+    # deleted profile is no choice. No date_hierarchy: it reads the distinct years and
+    # months of the whole log on every page; the time filter's ranges need no query.
+    list_filter = ["outcome", "profile", "created_at"]
+    search_fields = SEARCHED_FIELDS  # shows the box; get_search_results does the search
+    search_help_text = gettext_lazy(
+        "Recipients, subject, sender or Message-ID. An address or a Message-ID is matched whole."
+    )
+    paginator = EstimatedCountPaginator
+    # Only by time, which an index serves both ways: a header click on any other
+    # column would sort the whole log for one page.
+    sortable_by = ["time_column"]
+    show_full_result_count = False
     readonly_fields = [
         "time_column",
         "outcome",
@@ -66,10 +86,16 @@ class DeliveryLogAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("profile"), ordering="profile_name")
     def profile_column(self, entry: DeliveryLog) -> str:
         """The profile by the name it had then, linked to it while it still exists."""
-        name = entry.profile_name or (entry.profile.name if entry.profile_id else "")
+        # The row's profile_id may name a profile deleted since (nothing rewrites the
+        # log): the queryset's LEFT JOIN gives None, a query without it DoesNotExist.
+        try:
+            profile = entry.profile
+        except SMTPProfile.DoesNotExist:
+            profile = None
+        name = entry.profile_name or (profile.name if profile is not None else "")
         if not name:
             return "—"
-        if entry.profile_id is None:  # deleted since, or Django's EMAIL_* settings
+        if profile is None:  # deleted since, or Django's EMAIL_* settings
             return name
         try:
             url = reverse("admin:smtpconfig_smtpprofile_change", args=[entry.profile_id])
@@ -94,8 +120,15 @@ class DeliveryLogAdmin(admin.ModelAdmin):
             ),
         )
 
+    def get_search_results(self, request, queryset, search_term):
+        return queryset.search(search_term), False
+
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("profile")
+        # Of the profile only its name: its row carries a test report of up to 64 KiB.
+        columns = [field.name for field in DeliveryLog._meta.concrete_fields]
+        return (
+            super().get_queryset(request).select_related("profile").only(*columns, "profile__name")
+        )
 
     def has_add_permission(self, request):
         return False

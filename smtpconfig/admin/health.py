@@ -3,7 +3,10 @@
 A test says what a profile did once; the delivery log says what the site's mail
 is doing now. Both questions are answered with a fixed number of queries per
 page, whatever the number of profiles, and each reads only the recent end of
-the log through the index on ``created_at``.
+the log through an index: (profile, created_at) for each profile's deliveries,
+(outcome, created_at) for the failures, (created_at, id) for the latest rows.
+Rows of a deleted profile keep its id (nothing rewrites the log): they are read
+only for the profiles asked about, which exist.
 """
 
 from __future__ import annotations

@@ -133,10 +133,30 @@ def _insert_sql(database: str, row_count: int, placeholder: str) -> str:
     )
 
 
-def prune(days: int | None = None) -> int:
-    """Delete rows older than ``days`` (default: the retention setting); return how many."""
+#: Rows deleted per statement by :func:`prune`, each batch in a transaction of its own.
+PRUNE_BATCH = 5_000
+
+
+def prune(days: int | None = None, *, batch_size: int = PRUNE_BATCH) -> int:
+    """Delete rows older than ``days`` (default: the retention setting); return how many.
+
+    In batches of ``batch_size`` rows by primary key, each committed on its own: a
+    month of a busy site's log is millions of rows, and one DELETE of them all would
+    hold its locks, and grow the write-ahead log, for as long as it runs. A row is
+    chosen through the time index and deleted by its key; the backend's inserts go
+    on between batches.
+    """
     if days is None:
         days = int(get_setting("DELIVERY_LOG_RETENTION_DAYS"))
     cutoff = timezone.now() - timedelta(days=days)
-    deleted, _ = DeliveryLog.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
+    database = router.db_for_write(DeliveryLog)
+    rows = DeliveryLog.objects.using(database)
+    old = rows.filter(created_at__lt=cutoff).order_by().values("pk")
+    total = 0
+    while True:
+        # One DELETE … WHERE id IN (SELECT id … LIMIT n): the ids never travel to Python.
+        with transaction.atomic(using=database):
+            deleted, _ = rows.filter(pk__in=old[:batch_size]).delete()
+        total += deleted
+        if deleted < batch_size:
+            return total
