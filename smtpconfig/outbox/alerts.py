@@ -36,7 +36,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 
 from ..conf import get_setting
 
@@ -136,7 +136,7 @@ class Alert:
             (_("Messages"), str(self.count) if self.kind != FAILOVER else ""),
             (_("Message-ID"), self.message_id),
             (_("Recipients"), _shorten(self.recipients, _RECIPIENTS_SHOWN)),
-            (_("Subject"), self.subject),
+            (pgettext("email header", "Subject"), self.subject),
             (_("In the admin"), link),
         ]
         return [(label, value) for label, value in pairs if value]
