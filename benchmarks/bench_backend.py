@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,8 +42,8 @@ from django.core import mail  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from benchmarks.servers import sink  # noqa: E402
 from smtpconfig.models import DeliveryLog, Security, SMTPProfile  # noqa: E402
-from tests.smtpd import free_port  # noqa: E402
 
 DJANGO_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 OUR_BACKEND = "smtpconfig.backends.EmailBackend"
@@ -55,17 +53,6 @@ VARIANTS = [
     ("on", OUR_BACKEND, True),
 ]
 PATTERNS = ["batch", "single"]
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"the SMTP sink did not start on port {port}")
 
 
 def statements_during(action) -> list[str]:
@@ -125,23 +112,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     # The sink runs in a process of its own, as a relay would: in this process it would
     # compete for the GIL and amplify every microsecond the client spends.
-    port = free_port()
-    sink = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
-        [
-            sys.executable,
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            f"127.0.0.1:{port}",
-            "-c",
-            "aiosmtpd.handlers.Sink",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port)
-    try:
+    with sink() as port:
         # Both backends with the same timeout: a socket with a timeout costs a poll()
         # before each read and write, and no production setup should run without one.
         settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 10
@@ -181,9 +152,6 @@ def main() -> None:
                 queries[(pattern, name)] = (
                     len(statements_during(lambda p=pattern: send(p, 50))) / 50
                 )
-    finally:
-        sink.terminate()
-        sink.wait(10)
 
     print(
         f"{sent} messages per variant, {args.rounds} interleaved rounds, "

@@ -89,7 +89,7 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a failed, unknown or cancelled message keeps its content so that it can be
     # resent (then only its metadata stays); sent messages keep none.
     "OUTBOX_RETENTION": 7 * 24 * 3600,
-    # Messages one worker claims and sends over one connection at a time.
+    # Messages one worker claims at a time (its connection stays open for the next batch).
     "OUTBOX_BATCH_SIZE": 50,
     # Seconds a worker's claim lasts without being renewed: a crashed worker's messages
     # are taken up again after this (or marked unknown if one may have gone out).

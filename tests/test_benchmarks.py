@@ -78,3 +78,28 @@ def test_bench_log_admin_prints_a_median_line_per_case():
         "search_a_Message-ID",
         "delete_profile_Main",
     ]
+
+
+def test_bench_outbox_prints_the_request_cost_and_drain_ratio_lines():
+    output = run(
+        "bench_outbox.py", "--calls", "2", "--delays", "20", "--messages", "10", "--rounds", "1"
+    )
+    last = [line.split() for line in output.strip().splitlines()[-5:]]
+    assert [line[:4] for line in last[:3]] == [
+        ["request", "SQLite", "20", "queued"],
+        ["request", "SQLite", "20", "smtpconfig"],
+        ["request", "SQLite", "20", "django"],
+    ]
+    assert [line[:4] for line in last[3:]] == [
+        ["ratio", "drain", "1", "SQLite"],
+        ["ratio", "drain", "2", "SQLite"],
+    ]
+
+
+def test_bench_password_reset_prints_a_gap_per_backend():
+    output = run("bench_password_reset.py", "--posts", "1", "--delay", "20")
+    gaps = [line.split()[:2] for line in output.splitlines() if line.startswith("gap ")]
+    assert gaps == [["gap", "queued"], ["gap", "smtpconfig"]]
+    # Every post, known address or not, with either backend (a warm-up and one post each)
+    # queued one task; no email is made in the request.
+    assert "8 password-reset tasks and 0 outbox messages left queued" in output

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import time
 
-from django.db import router, transaction
-from django.db.models import F
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from ..conf import get_setting
@@ -36,12 +35,34 @@ class BatchRecorder:
         self._renewed = time.monotonic()
         self._renew_every = float(get_setting("OUTBOX_LEASE_SECONDS")) / 3
 
-    def _rows(self, key):
-        return OutboxMessage.objects.using(self.database).filter(pk=key, claim=self.token)
+    def _update(self, key, fields: dict, *, attempt: bool = False) -> None:
+        """``UPDATE`` the row ``key`` if ``token`` still holds it (one more attempt too).
+
+        The statement is written here rather than by ``QuerySet.update()``, whose
+        Python costs ~0.7 ms a statement against ~0.1 ms for the statement itself
+        (SQLite): with two a message, that halved a worker's rate.
+        """
+        connection = connections[self.database]
+        quote = connection.ops.quote_name
+        meta = OutboxMessage._meta
+        assignments, params = [], []
+        for name, value in fields.items():
+            field = meta.get_field(name)
+            assignments.append(f"{quote(field.column)} = %s")
+            params.append(field.get_db_prep_save(value, connection))
+        if attempt:
+            column = quote(meta.get_field("attempts").column)
+            assignments.append(f"{column} = {column} + 1")
+        held = f"{quote(meta.pk.column)} = %s AND {quote(meta.get_field('claim').column)} = %s"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {held}",  # noqa: S608
+                [*params, key, self.token],
+            )
 
     def _write_pending(self) -> None:
         for key, fields in self._updates:
-            self._rows(key).update(**fields)
+            self._update(key, fields)
         delivery_log.write(self._log_rows)
         self._updates, self._log_rows = [], []
 
@@ -50,9 +71,7 @@ class BatchRecorder:
         now = timezone.now()
         with transaction.atomic(using=self.database):
             self._write_pending()
-            self._rows(row.pk).update(
-                started_at=now, attempts=F("attempts") + 1, last_attempt_at=now
-            )
+            self._update(row.pk, {"started_at": now, "last_attempt_at": now}, attempt=True)
         row.attempts += 1
         row.started_at = row.last_attempt_at = now
         if time.monotonic() - self._renewed > self._renew_every:

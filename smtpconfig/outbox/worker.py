@@ -22,6 +22,7 @@ from django.utils import timezone
 from ..backends import EmailBackend
 from ..conf import get_setting
 from ..delivery.failover import report_failure
+from ..delivery.profiles import enabled_profiles
 from ..exceptions import ProfileNotFound, SecretUnreadable
 from ..models import DeliveryOutcome, OutboxMessage, OutboxState
 from ..transport.steps import describe_error
@@ -112,6 +113,11 @@ class OutboxSender(EmailBackend):
     def take_log_rows(self) -> list[dict]:
         rows, self._log_rows = self._log_rows, []
         return rows
+
+    def next_batch(self) -> None:
+        """Start a batch over the connection kept from the one before: profiles that
+        failed then are tried again, as a new sender would."""
+        self._down = {}
 
     def _deliver(self, email_message, target):
         try:
@@ -217,11 +223,31 @@ def _result_fields(row: OutboxMessage, result: Result, summary: Summary) -> dict
     return fields
 
 
-def _send_route(route, rows: list[OutboxMessage], recorder: BatchRecorder, summary) -> None:
+def _sender_for(route, senders: dict) -> OutboxSender:
+    """The route's sender: the one kept from the drain's previous batch while the profiles
+    are unchanged (its connection stays open: opening one costs TCP, TLS, two EHLOs and
+    AUTH), else a new one."""
+    profiles = enabled_profiles()
+    kept = senders.pop(route, None)
+    if kept is not None:
+        kept_profiles, sender = kept
+        if kept_profiles is profiles:
+            sender.next_batch()
+            senders[route] = kept
+            return sender
+        _close(sender)
+    sender = OutboxSender(*route)
+    senders[route] = (profiles, sender)
+    return sender
+
+
+def _send_route(
+    route, rows: list[OutboxMessage], recorder: BatchRecorder, summary, senders: dict
+) -> None:
     waiting = _waiting(route)
     ended: list[tuple[OutboxMessage, Result]] = []  # failed or unknown: alerts, once recorded
     try:
-        sender = OutboxSender(*route)
+        sender = _sender_for(route, senders)
     except (ProfileNotFound, SecretUnreadable) as exc:
         for row in rows:
             recorder.start(row)
@@ -258,8 +284,10 @@ def _send_route(route, rows: list[OutboxMessage], recorder: BatchRecorder, summa
                 down, down_until = result, fields["next_attempt_at"]
             elif result.state in (OutboxState.FAILED, OutboxState.UNKNOWN):
                 ended.append((row, result))
-    finally:
+    except BaseException:
+        senders.pop(route, None)
         _close(sender)
+        raise
     _alert(recorder, ended)
     if sent_any and waiting is not None:
         recorder.flush()  # the messages released to wait above are woken too
@@ -302,17 +330,32 @@ def _send_one(sender: OutboxSender, row: OutboxMessage, recorder: BatchRecorder)
         return Result(state, step="data", error=describe_error(exc))
 
 
-def send_batch(rows: list[OutboxMessage], summary: Summary) -> None:
-    """Send a claimed batch, route by route, recording every outcome."""
+def send_batch(rows: list[OutboxMessage], summary: Summary, senders: dict | None = None) -> None:
+    """Send a claimed batch, route by route, recording every outcome.
+
+    ``senders`` keeps each route's sender (and its connection) for the next batch;
+    without it, the connections are closed when the batch ends.
+    """
     if not rows:
         return
     recorder = BatchRecorder(rows[0].claim)
+    own = senders is None
+    senders = {} if own else senders
     try:
         ordered = sorted(rows, key=lambda row: (row.requested_profile, str(row.failover)))
         for route, group in groupby(ordered, key=_route):
-            _send_route(route, sorted(group, key=lambda r: (r.created_at, r.pk)), recorder, summary)
+            group = sorted(group, key=lambda r: (r.created_at, r.pk))
+            _send_route(route, group, recorder, summary, senders)
     finally:
         recorder.flush()
+        if own:
+            _close_all(senders)
+
+
+def _close_all(senders: dict) -> None:
+    for _profiles, sender in senders.values():
+        _close(sender)
+    senders.clear()
 
 
 def drain(time_limit: float = 60.0) -> Summary:
@@ -321,15 +364,19 @@ def drain(time_limit: float = 60.0) -> Summary:
     expire_claims()
     deadline = time.monotonic() + time_limit
     batch_size = int(get_setting("OUTBOX_BATCH_SIZE"))
-    while True:
-        if time.monotonic() >= deadline:
-            summary.more = True
-            break
-        rows = claim(batch_size)
-        if not rows:
-            break
-        summary.claimed += len(rows)
-        send_batch(rows, summary)
+    senders: dict = {}  # one connection per route for the whole drain (see _sender_for)
+    try:
+        while True:
+            if time.monotonic() >= deadline:
+                summary.more = True
+                break
+            rows = claim(batch_size)
+            if not rows:
+                break
+            summary.claimed += len(rows)
+            send_batch(rows, summary, senders)
+    finally:
+        _close_all(senders)
     return summary
 
 
