@@ -94,6 +94,11 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a worker's claim lasts without being renewed: a crashed worker's messages
     # are taken up again after this (or marked unknown if one may have gone out).
     "OUTBOX_LEASE_SECONDS": 300,
+    # While a worker sends fast (a nearby server), one commit marks as started the messages
+    # it will send in about this many seconds, rather than one commit per message; a worker
+    # killed meanwhile leaves those not yet sent "unknown" too (never sent twice). 0: one
+    # commit per message, so only the message in flight can be left unknown.
+    "OUTBOX_MARK_AHEAD_SECONDS": 0.02,
     # Seconds a message may wait before the admin says that no worker seems to run and
     # an alert says that the queue is backing up.
     "OUTBOX_STALE_SECONDS": 300,

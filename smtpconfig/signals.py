@@ -11,9 +11,10 @@ The app's own alerts (:mod:`smtpconfig.outbox.alerts`) listen to it.
 sent. Arguments: ``message``, ``attempts`` (a list of ``(profile name,
 error)``) and ``error`` (the whole story in one sentence).
 
-``messages_queued``: messages were written to the outbox and their transaction
-committed. Argument: ``message_ids`` (keys of ``OutboxMessage`` rows). The app
-wakes a worker with it.
+``messages_queued``: messages were written to the outbox, sent when their
+transaction commits (or inside it, when the task backend keeps its queue in the
+same database, so that the trigger commits or rolls back with them). Argument:
+``message_ids`` (keys of ``OutboxMessage`` rows). The app wakes a worker with it.
 
 ``profiles_updated`` (internal): profiles were changed with
 ``QuerySet.update()``, which sends no ``post_save``.

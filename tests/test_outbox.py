@@ -87,12 +87,17 @@ def test_a_rolled_back_transaction_queues_nothing(queued, plain_server, make_pro
     assert drain().sent == 0 and plain_server.messages == []
 
 
-def test_the_worker_is_woken_only_when_the_transaction_commits(queued, plain_server, make_profile):
+def test_the_trigger_joins_the_transaction_when_the_task_queue_is_in_the_same_database(
+    queued, plain_server, make_profile
+):
     make_profile(port=plain_server.port)
     with transaction.atomic():
         mail.send_mail("Hello", "Body", None, ["a@x.test"])
-        assert DBTaskResult.objects.count() == 0
-    assert DBTaskResult.objects.count() == 1
+        assert DBTaskResult.objects.count() == 1  # written with the message, not after it
+    with pytest.raises(RuntimeError), transaction.atomic():
+        mail.send_mail("Hello", "Body", None, ["a@x.test"])
+        raise RuntimeError
+    assert DBTaskResult.objects.count() == 1 and OutboxMessage.objects.count() == 1
 
 
 def test_attachments_alternatives_and_headers_arrive_as_queued(queued, plain_server, make_profile):

@@ -101,3 +101,70 @@ def test_a_worker_whose_claim_another_worker_took_writes_nothing():
         0,
         None,
     )
+
+
+def _sent_fields() -> dict:
+    now = timezone.now()
+    return {
+        "state": "sent",
+        "sent_at": now,
+        "finished_at": now,
+        "content_encrypted": "",
+        "profile_id": None,
+        "profile_name": "Main",
+        "last_step": "",
+        "last_error": "",
+    }
+
+
+def test_at_a_fast_pace_one_commit_marks_the_next_messages_too(settings):
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "OUTBOX_MARK_AHEAD_SECONDS": 5}
+    rows = _claimed(4)
+    recorder = BatchRecorder(rows[0].claim)
+    recorder.plan(rows)
+    recorder.start(rows[0])  # no pace yet: this one alone
+    assert OutboxMessage.objects.filter(started_at__isnull=False).count() == 1
+    recorder.finish(rows[0], _sent_fields(), [])
+    recorder.start(rows[1])  # a fast pace: the rest are marked in the same commit
+    marked = OutboxMessage.objects.filter(state="sending", started_at__isnull=False).order_by("pk")
+    assert [row.pk for row in marked] == [row.pk for row in rows[1:]]
+    assert [row.attempts for row in marked] == [1, 0, 0]  # not tried yet: not counted
+
+    recorder.finish(rows[1], _sent_fields(), [])
+    recorder.start(rows[2])  # already marked: no commit
+    assert OutboxMessage.objects.get(pk=rows[1].pk).state == "sending"
+    recorder.finish(rows[2], _sent_fields(), [])
+    recorder.release(rows[3], {"state": "deferred", "next_attempt_at": timezone.now()})
+    recorder.flush()
+    states = dict(OutboxMessage.objects.values_list("pk", "state"))
+    assert [states[row.pk] for row in rows] == ["sent", "sent", "sent", "deferred"]
+    attempts = dict(OutboxMessage.objects.values_list("pk", "attempts"))
+    assert [attempts[row.pk] for row in rows] == [1, 1, 1, 0]
+    released = OutboxMessage.objects.get(pk=rows[3].pk)
+    assert released.started_at is None  # claimable again, never "unknown"
+
+
+def test_a_worker_killed_after_marking_ahead_leaves_those_unknown_never_due_again(settings):
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "OUTBOX_MARK_AHEAD_SECONDS": 5}
+    rows = _claimed(3)
+    recorder = BatchRecorder(rows[0].claim)
+    recorder.plan(rows)
+    recorder.start(rows[0])
+    recorder.finish(rows[0], _sent_fields(), [])
+    recorder.start(rows[1])  # marks rows[2] ahead; then the worker is killed
+    OutboxMessage.objects.update(leased_until=timezone.now() - timedelta(seconds=1))
+    assert claims.claim(10) == []  # nothing may be sent again
+    assert claims.expire_claims() == 2
+    states = dict(OutboxMessage.objects.values_list("pk", "state"))
+    assert [states[row.pk] for row in rows] == ["sent", "unknown", "unknown"]
+
+
+def test_with_no_marking_ahead_each_message_is_marked_alone(settings):
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "OUTBOX_MARK_AHEAD_SECONDS": 0}
+    rows = _claimed(3)
+    recorder = BatchRecorder(rows[0].claim)
+    recorder.plan(rows)
+    for row in rows[:2]:
+        recorder.start(row)
+        recorder.finish(row, _sent_fields(), [])
+    assert OutboxMessage.objects.filter(started_at__isnull=False).count() == 2

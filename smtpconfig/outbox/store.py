@@ -16,6 +16,7 @@ import smtplib
 from email.utils import formatdate
 from functools import partial
 
+from django.apps import apps
 from django.conf import settings
 from django.core.mail.message import DNS_NAME, make_msgid
 from django.db import DatabaseError, router, transaction
@@ -23,8 +24,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from .. import signals
+from ..conf import get_setting
 from ..crypto import decrypt_bytes, encrypt_bytes
 from ..models import OutboxMessage
+
+try:  # Django 6.0 has the task framework; on 5.2 the django-tasks backport provides it.
+    from django.tasks import task_backends
+except ImportError:
+    from django_tasks import task_backends
 
 logger = logging.getLogger("smtpconfig")
 
@@ -70,7 +77,10 @@ def enqueue(email_messages, *, requested_profile: str = "", failover: bool | Non
     """Write ``email_messages`` to the outbox in the caller's transaction; return their keys.
 
     Workers are woken when that transaction commits (``signals.messages_queued``);
-    a rolled-back transaction leaves nothing to send. Messages without recipients
+    a rolled-back transaction leaves nothing to send. When the task backend keeps
+    its queue in the same database (django-tasks-db), the trigger is written in
+    that transaction instead: one commit rather than two, and it commits or rolls
+    back with the messages. Messages without recipients
     are skipped, as Django's backends skip them. Raises :class:`OutboxUnavailable`
     when the database does not answer: the caller learns that nothing was queued.
     """
@@ -86,7 +96,11 @@ def enqueue(email_messages, *, requested_profile: str = "", failover: bool | Non
         with transaction.atomic(using=database):
             created = OutboxMessage.objects.using(database).bulk_create(rows)
             keys = [row.pk for row in created]
-            transaction.on_commit(partial(_announce, keys), using=database, robust=True)
+            if _trigger_joins_transaction(database):
+                with transaction.atomic(using=database):  # a failed trigger spoils nothing
+                    _announce(keys)
+            else:
+                transaction.on_commit(partial(_announce, keys), using=database, robust=True)
     except DatabaseError as exc:
         logger.error("Could not queue %d message(s) in the outbox: %s", len(rows), exc)
         raise OutboxUnavailable(
@@ -97,6 +111,18 @@ def enqueue(email_messages, *, requested_profile: str = "", failover: bool | Non
             % {"error": exc}
         ) from exc
     return keys
+
+
+def _trigger_joins_transaction(database: str) -> bool:
+    """Whether the task backend writes its triggers to ``database`` (django-tasks-db's)."""
+    try:
+        backend = task_backends[get_setting("TASK_BACKEND")]
+    except Exception:  # noqa: BLE001 - a broken TASKS setting: wake() reports it at commit
+        return False
+    if type(backend).__name__ != "DatabaseBackend" or not apps.is_installed("django_tasks_db"):
+        return False
+    trigger_model = apps.get_model("django_tasks_database", "DBTaskResult")
+    return router.db_for_write(trigger_model) == database
 
 
 def _announce(keys: list) -> None:

@@ -263,6 +263,7 @@ def _send_route(
     down: Result | None = None
     down_until = None
     sent_any = False
+    recorder.plan([row for row in rows if waiting is None or row.attempts])
     try:
         for row in rows:
             if waiting is not None and row.attempts == 0:
