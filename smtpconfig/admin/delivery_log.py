@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy
 from ..models import DeliveryLog, SMTPProfile
 from ..models.log_search import SEARCHED_FIELDS
 from .log_pagination import EstimatedCountPaginator
+from .read_only import ReadOnlyAdminMixin
 
 # To the second and with the zone: a log read beside a server's own log must line up.
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
@@ -39,7 +40,7 @@ def format_duration(seconds: float) -> str:
 
 
 @admin.register(DeliveryLog)
-class DeliveryLogAdmin(admin.ModelAdmin):
+class DeliveryLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """What the backend sent or could not send: read-only."""
 
     list_display = [
@@ -129,13 +130,3 @@ class DeliveryLogAdmin(admin.ModelAdmin):
         return (
             super().get_queryset(request).select_related("profile").only(*columns, "profile__name")
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Rows go by the retention setting (manage.py smtp_prune_log), not by hand.
-        return False

@@ -23,6 +23,7 @@ from ..probe import STEP_LABELS
 from .delivery_log import format_time
 from .outbox_actions import OutboxActions
 from .queue_status import FAILED_OR_UNKNOWN, WAITING, worker_banner
+from .read_only import ReadOnlyAdminMixin
 
 #: The most delivery log rows a message's page lists (a message is tried at most
 #: OUTBOX_MAX_ATTEMPTS times, 20 by default).
@@ -54,7 +55,7 @@ class OutboxStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(OutboxActions, admin.ModelAdmin):
+class OutboxMessageAdmin(ReadOnlyAdminMixin, OutboxActions, admin.ModelAdmin):
     """The outbox: read-only, with "Send now", "Cancel" and "Resend"."""
 
     list_display = [
@@ -129,19 +130,8 @@ class OutboxMessageAdmin(OutboxActions, admin.ModelAdmin):
             fields.remove("unknown_explanation")
         return fields
 
-    # Read-only: no add, no edit, no delete. A message is stopped with "Cancel"; rows go
-    # by OUTBOX_RETENTION (the sweeper), so that the outbox keeps a record of each.
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    # The columns.
+    # The columns. (Read-only, ReadOnlyAdminMixin: a message is stopped with "Cancel", and
+    # rows go by OUTBOX_RETENTION, so that the outbox keeps a record of each.)
 
     @admin.display(description=gettext_lazy("state"), ordering="state")
     def state_column(self, message: OutboxMessage) -> str:
