@@ -10,7 +10,8 @@ a 20 ms round trip, a server in the next region). Through it,
 - smtpconfig's backend with pipelining turned off (its class attribute),
 - smtpconfig's backend as it ships (MAIL, RCPT and DATA in one write),
 
-interleaved in ``--rounds`` rounds. It prints the median time per batch and
+interleaved in ``--rounds`` rounds. It prints the round trip through the
+proxy (a NOOP's), the median time per batch and
 per message, the ratio to Django's backend, and the writes the client made
 per message (counted by the proxy: 4 without pipelining, MAIL, RCPT, DATA
 and the message; 2 with it). Compare ratios, not absolutes.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import smtplib
 import socket
 import statistics
 import subprocess
@@ -194,6 +196,13 @@ def main() -> None:
 
         for backend, pipelining in variants.values():
             batch(backend, pipelining)  # warm-up
+        client = smtplib.SMTP("127.0.0.1", proxy.port, timeout=10)
+        round_trips = []
+        for _ in range(20):
+            started = time.perf_counter()
+            client.noop()
+            round_trips.append(time.perf_counter() - started)
+        client.quit()
         times: dict[str, list[float]] = {name: [] for name in variants}
         writes: dict[str, int] = {}
         for _ in range(args.rounds):
@@ -208,6 +217,9 @@ def main() -> None:
     print(
         f"{args.messages} messages over one connection, {args.rounds} interleaved rounds, "
         f"{args.delay:g} ms added each way (round trip {2 * args.delay:g} ms), medians"
+    )
+    print(
+        f"one round trip (NOOP) through the proxy: {1000 * statistics.median(round_trips):.1f} ms"
     )
     print(f"{'backend':<28} {'batch s':>8} {'ms/msg':>7} {'ratio':>6} {'writes/msg':>10}")
     reference = statistics.median(times["Django smtp.EmailBackend"])

@@ -7,9 +7,13 @@ socket returned: commands that arrive in one read were written together.
 
 from __future__ import annotations
 
+import os
 import smtplib
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -17,6 +21,7 @@ from django.core import mail
 from smtpconfig.delivery.failover import may_fail_over
 from smtpconfig.exceptions import ReplyTooLong
 from smtpconfig.models import DeliveryLog, DeliveryOutcome, Security
+from smtpconfig.transport.clients import PreconnectedSMTP
 from smtpconfig.transport.session import Recorder, open_session
 from smtpconfig.transport.settings import ConnectionSettings
 from smtpconfig.transport.transaction import MAX_PIPELINED_COMMANDS
@@ -330,6 +335,25 @@ def test_an_oversized_pipelined_reply_is_cut_and_the_connection_closed():
     assert client.sock is None and not client.payload_sent
 
 
+def test_a_transcript_records_each_pipelined_command_and_the_message_by_its_size():
+    with serve() as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        client = PreconnectedSMTP(sock, server_hostname="127.0.0.1", timeout=5)
+        client.connect("127.0.0.1", server.port)
+        try:
+            client.sendmail(SENDER, TO, BODY)
+        finally:
+            client.quit()
+    sent = [entry for entry in client.transcript if entry.startswith("C: ")]
+    assert sent[1:6] == [
+        f"C: MAIL FROM:<{SENDER}> size={len(BODY)}",
+        "C: RCPT TO:<one@example.org>",
+        "C: RCPT TO:<two@example.org>",
+        "C: DATA",
+        f"C: <message, {len(BODY) + 3} bytes>",
+    ]
+
+
 # Through the site's backend.
 
 
@@ -377,3 +401,29 @@ def test_backend_sends_the_next_message_on_the_same_connection_after_a_refused_s
     assert len(server.connections) == 1 and len(server.received) == 1
     outcomes = sorted(DeliveryLog.objects.values_list("subject", "outcome"))
     assert outcomes == [("Accepted", DeliveryOutcome.SENT), ("Refused", DeliveryOutcome.FAILED)]
+
+
+# The benchmark.
+
+
+def test_the_benchmark_runs_and_pipelining_halves_the_client_writes():
+    """Its timings are not checked; the writes per message the proxy counted are."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env.pop("DATABASE_URL", None)  # the script makes its own SQLite database
+    result = subprocess.run(
+        [sys.executable, "benchmarks/bench_pipelining.py", "--messages", "3", "--rounds", "1"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    writes = {
+        line.rsplit(None, 4)[0]: line.split()[-1]
+        for line in result.stdout.splitlines()
+        if line.startswith(("Django", "smtpconfig"))
+    }
+    assert writes["smtpconfig, pipelining off"] == "4.00"
+    assert writes["smtpconfig, pipelining on"] == "2.00"
+    assert "Django smtp.EmailBackend" in writes

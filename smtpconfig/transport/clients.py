@@ -155,10 +155,11 @@ class TranscriptMixin:
 
     _in_data = False
 
-    def data(self, msg):
+    def _send_message(self, msg):
+        # The message itself, after a 354, pipelined or not: recorded by its size only.
         self._in_data = True
         try:
-            return super().data(msg)
+            return super()._send_message(msg)
         finally:
             self._in_data = False
 
