@@ -26,7 +26,7 @@ from smtpconfig.transport.session import Recorder, open_session
 from smtpconfig.transport.settings import ConnectionSettings
 from smtpconfig.transport.transaction import MAX_PIPELINED_COMMANDS
 
-from .smtpd import running_smtp_server, scripted_server, slowly
+from .smtpd import RecordingHandler, running_smtp_server, scripted_server, slowly
 
 GREETING = b"220 pipelining.test ESMTP\r\n"
 EHLO_PIPELINING = (
@@ -351,6 +351,48 @@ def test_a_transcript_records_each_pipelined_command_and_the_message_by_its_size
         "C: RCPT TO:<two@example.org>",
         "C: DATA",
         f"C: <message, {len(BODY) + 3} bytes>",
+    ]
+
+
+class PipeliningHandler(RecordingHandler):
+    """aiosmtpd takes pipelined commands but does not say so: this one says PIPELINING,
+    refuses one sender and one recipient, and records the rest."""
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        if address == "bad@example.com":
+            return "553 5.7.1 Sender not allowed"
+        return await super().handle_MAIL(server, session, envelope, address, mail_options)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address == "two@example.org":
+            return "550 5.1.1 No such user"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+def test_a_real_server_takes_pipelined_transactions_with_refusals_on_one_connection():
+    """aiosmtpd's own state machine: a refused recipient, a refused sender (its 503s to
+    the pipelined RCPT and DATA read and passed by), then a message accepted."""
+    with running_smtp_server(handler=PipeliningHandler()) as server:
+        client = connect(server.port)
+        try:
+            assert client.offers_pipelining()
+            assert client.sendmail(SENDER, TO, BODY) == {
+                "two@example.org": (550, b"5.1.1 No such user")
+            }
+            with pytest.raises(smtplib.SMTPSenderRefused):
+                client.sendmail("bad@example.com", TO, BODY)
+            with pytest.raises(smtplib.SMTPRecipientsRefused):
+                client.sendmail(SENDER, ["two@example.org"], BODY)
+            assert client.sendmail(SENDER, ["one@example.org"], BODY) == {}
+        finally:
+            client.quit()
+    assert [message.rcpt_tos for message in server.messages] == [
+        ["one@example.org"],
+        ["one@example.org"],
     ]
 
 
