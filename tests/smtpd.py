@@ -290,6 +290,8 @@ def scripted_server(
     connection. For the behaviour aiosmtpd cannot be made to show (a 421
     greeting, a drop at a chosen moment, a hostile server). ``received`` on the
     yielded object holds the messages read, ``commands`` every command line,
+    ``chunks`` what each read from the socket returned (so that a test can
+    tell commands written together from commands written one at a time),
     ``connections`` the clients accepted (their addresses) and ``ended`` those
     whose conversation is over (a client that never hangs up ends after 5 s
     of silence). ``scripted_server(b"")`` is a server that never says a word.
@@ -299,6 +301,7 @@ def scripted_server(
     replies = replies or {}
     received: list[bytes] = []
     commands: list[bytes] = []
+    chunks: list[bytes] = []
     connections: list[tuple] = []
     ended: list[tuple] = []
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -324,6 +327,7 @@ def scripted_server(
                 return
             if not chunk:
                 return
+            chunks.append(chunk)
             buffer += chunk
             while True:
                 if in_data:
@@ -366,7 +370,7 @@ def scripted_server(
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield ScriptedServer(sock.getsockname()[1], received, commands, connections, ended)
+        yield ScriptedServer(sock.getsockname()[1], received, commands, connections, ended, chunks)
     finally:
         stop.set()
         thread.join(2)
@@ -380,3 +384,5 @@ class ScriptedServer:
     commands: list[bytes] = field(default_factory=list)
     connections: list[tuple] = field(default_factory=list)
     ended: list[tuple] = field(default_factory=list)
+    #: What each read from a client returned, in order (all connections together).
+    chunks: list[bytes] = field(default_factory=list)

@@ -19,6 +19,7 @@ import smtplib
 from ..exceptions import SMTPProtocolError
 from .conversation import ConversationMixin
 from .replies import SecretMask, decode_challenge
+from .transaction import MailTransactionMixin
 
 # Same bound as smtplib: a server that keeps challenging is broken.
 _MAX_CHALLENGES = 5
@@ -93,43 +94,16 @@ class UTF8AuthMixin:
         return f"{self.user} {digest}"
 
 
-class PayloadTrackingMixin:
-    """Knows whether the server may have the message.
-
-    :attr:`payload_sent` turns true when the DATA command is sent: from then
-    on a broken connection may have left the message with the server, so it
-    is no reason to send it again elsewhere (a break before the 354 reply is
-    counted too: rare, and a lost message is better than a second copy).
-    Before then, the server cannot have it.
-    """
-
-    payload_sent = False
-    #: The last command sent ("mail", "rcpt", "data"...), to name the step a failure was in.
-    last_command = ""
-
-    def putcmd(self, cmd, args=""):
-        self.last_command = cmd.lower()
-        return super().putcmd(cmd, args)
-
-    def mail(self, sender, options=()):
-        self.payload_sent = False
-        return super().mail(sender, options)
-
-    def data(self, msg):
-        self.payload_sent = True
-        #: The server's final reply to the message, as (code, text).
-        self.last_data_reply = super().data(msg)
-        return self.last_data_reply
-
-
-class SessionSMTP(ConversationMixin, PayloadTrackingMixin, UTF8AuthMixin, smtplib.SMTP):
+class SessionSMTP(ConversationMixin, MailTransactionMixin, UTF8AuthMixin, smtplib.SMTP):
     """:class:`smtplib.SMTP` over a socket the transport has already connected (and wrapped).
 
     The transport (:mod:`.session`) resolves, connects through the network
     policy and does an implicit TLS handshake itself, so that each is a step
     of its own with its own timing and error; this client then greets, starts
     TLS, logs in and sends, with UTF-8 authentication, time budgets, safe
-    replies and payload tracking.
+    replies, and each message as one mail transaction (:mod:`.transaction`:
+    pipelined where the server offers it, knowing whether the server may have
+    the message).
     """
 
     def __init__(self, sock, server_hostname: str, **kwargs):
@@ -181,10 +155,11 @@ class TranscriptMixin:
 
     _in_data = False
 
-    def data(self, msg):
+    def _send_message(self, msg):
+        # The message itself, after a 354, pipelined or not: recorded by its size only.
         self._in_data = True
         try:
-            return super().data(msg)
+            return super()._send_message(msg)
         finally:
             self._in_data = False
 
@@ -200,7 +175,9 @@ class TranscriptMixin:
         elif self._masking_auth:
             self._record(f"C: {self.MASK}")
         else:
-            self._record("C: " + text.rstrip("\r\n"))
+            # A pipelined write carries several commands: one entry each.
+            for line in text.rstrip("\r\n").split("\r\n"):
+                self._record("C: " + line)
         return super().send(s)
 
     def getreply(self):
