@@ -343,6 +343,8 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
 
     def _still_usable(self) -> bool:
         """Whether the connection can carry the next message (a refusal leaves it usable)."""
+        if self._lease is not None and self._lease.spoiled:
+            return False
         return self.connection is not None and self.connection.sock is not None
 
     def _deliver(self, email_message, target: ResolvedProfile) -> tuple[str, str, str]:
@@ -356,7 +358,7 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as exc:
             # A refusal: smtplib has sent RSET, the connection carries the next message.
             # A reply the client could not read leaves it out of step: never reused.
-            lease.spoiled = isinstance(exc, SMTPProtocolError)
+            lease.spoiled = lease.spoiled or isinstance(exc, SMTPProtocolError)
             raise
         except BaseException:
             lease.spoiled = True
