@@ -179,7 +179,9 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
             key = pool.connection_key(self.connection_settings())
             lease = pool.POOL.checkout(key)
             if lease is None:
-                lease = pool.POOL.lease(self._new_client(), key)
+                lease = pool.POOL.lease(
+                    self._new_client(), key, self.connection_settings().oauth_request
+                )
             client = lease.client
         else:
             client = self._new_client()

@@ -16,7 +16,8 @@ goes out over it.
   connection never costs a message or sends one twice.
 - It is closed with QUIT after ``POOL_IDLE_TIMEOUT`` seconds idle and after
   ``POOL_MAX_MESSAGES`` messages (counted over every backend that used it),
-  when the profiles change (the snapshot's generation), and at exit. Idle
+  when the profiles change (the snapshot's generation), when the OAuth2
+  access token it logged in with is no longer used, and at exit. Idle
   limits are enforced lazily, for every idle connection, at each checkout and
   checkin: no thread of its own.
 - One thread at a time has a connection (checkout and checkin under a lock);
@@ -41,6 +42,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from ..conf import get_setting
 from ..transport.settings import ConnectionSettings
+from ..transport.tokens import TokenRequest, cached_token, usable_until
 from .profiles import snapshot_generation
 
 #: Seconds idle after which the check before reuse is NOOP rather than RSET.
@@ -105,9 +107,17 @@ class Lease:
     messages: int = 0
     #: A send failed in a way that may leave the conversation out of step: never reused.
     spoiled: bool = False
+    #: Logged in with an OAuth2 access token: not reused once it would not be (time.time()).
+    valid_until: float | None = None
 
     def usable(self) -> bool:
         return not self.spoiled and self.client.sock is not None
+
+    def expired(self, now: float, idle_timeout) -> bool:
+        """Idle too long, or logged in with a token that is no longer used."""
+        if idle_timeout is not None and now - self.idle_since > idle_timeout:
+            return True
+        return self.valid_until is not None and time.time() >= self.valid_until
 
     def worn_out(self) -> bool:
         """Whether it has carried ``POOL_MAX_MESSAGES`` messages."""
@@ -122,9 +132,17 @@ class ConnectionPool:
         self._lock = threading.Lock()
         self._idle: dict[str, list[Lease]] = {}
 
-    def lease(self, client: smtplib.SMTP, key: str) -> Lease:
-        """A new connection, opened by the caller, as a lease of this pool."""
-        return Lease(client, key, snapshot_generation())
+    def lease(
+        self, client: smtplib.SMTP, key: str, token_request: TokenRequest | None = None
+    ) -> Lease:
+        """A new connection, opened by the caller, as a lease of this pool; with
+        ``token_request``, logged in with that request's access token (kept while the
+        token is)."""
+        valid_until = None
+        if token_request is not None:
+            token = cached_token(token_request)
+            valid_until = usable_until(token) if token is not None else time.time()
+        return Lease(client, key, snapshot_generation(), valid_until=valid_until)
 
     def checkout(self, key: str) -> Lease | None:
         """An idle connection for ``key`` that answered RSET (or NOOP); None: open one.
@@ -154,7 +172,12 @@ class ConnectionPool:
             _close(lease.client)
             return
         now = time.monotonic()
-        keep = enabled() and not lease.worn_out() and lease.generation == snapshot_generation()
+        keep = (
+            enabled()
+            and not lease.worn_out()
+            and not lease.expired(now, None)
+            and lease.generation == snapshot_generation()
+        )
         with self._lock:
             retired = self._reap(now)
             waiting = self._idle.setdefault(lease.key, [])
@@ -195,8 +218,7 @@ class ConnectionPool:
         for key in list(self._idle):
             kept = []
             for lease in self._idle[key]:
-                expired = idle_timeout is not None and now - lease.idle_since > idle_timeout
-                if expired or not pooled or lease.generation != generation:
+                if not pooled or lease.expired(now, idle_timeout) or lease.generation != generation:
                     retired.append(lease)
                 else:
                     kept.append(lease)
