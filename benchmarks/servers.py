@@ -8,14 +8,19 @@ process:
   SMTP, no login;
 - ``smtp``: aiosmtpd with STARTTLS required (a certificate for 127.0.0.1 from
   a throw-away CA) and AUTH PLAIN/LOGIN required after it, discarding what it
-  receives: the conversation a provider's submission port has;
+  receives: the conversation a provider's submission port has (with
+  ``--pipelining`` it also advertises PIPELINING, as providers do: aiosmtpd
+  takes pipelined commands, it only does not say so);
 - ``proxy``: a TCP proxy on 127.0.0.1 that holds every chunk the server sends
   for ``--delay`` seconds before passing it on (chunks keep their order and
   are not serialised: a delay line). So every reply, the greeting and each
   TLS handshake message from the server arrive ``delay`` later: ``delay`` is
   added to each round trip, what a server that much further away would add.
   The client's data goes through at once, and the TCP connection to the proxy
-  itself is immediate (a real one costs one more round trip).
+  itself is immediate (a real one costs one more round trip). With
+  ``--each-way`` the client's data is held ``delay`` too (a round trip costs
+  twice ``delay``), and so is the connection, as TCP's handshake would (the
+  greeting arrives two round trips after the client starts to connect).
 """
 
 from __future__ import annotations
@@ -77,9 +82,10 @@ def sink():
 
 
 @contextmanager
-def tls_server(certificate_dir: Path):
+def tls_server(certificate_dir: Path, *, pipelining: bool = False):
     """An aiosmtpd server requiring STARTTLS and AUTH, in its own process; yields
-    ``(port, ca_pem_path)`` (the CA that signed its certificate for 127.0.0.1)."""
+    ``(port, ca_pem_path)`` (the CA that signed its certificate for 127.0.0.1). With
+    ``pipelining`` it advertises PIPELINING."""
     import trustme
 
     ca = trustme.CA()
@@ -89,23 +95,27 @@ def tls_server(certificate_dir: Path):
         str(chain_path)
     )
     port = free_port()
-    with _process(_SELF, "smtp", "--port", str(port), "--certificate", str(chain_path), port=port):
+    extra = ["--pipelining"] if pipelining else []
+    with _process(_SELF, "smtp", "--port", str(port), "--certificate", str(chain_path), *extra,
+                  port=port):  # fmt: skip
         yield port, ca_path
 
 
 @contextmanager
-def delaying_proxy(target_port: int, delay: float):
-    """A delaying TCP proxy to ``target_port`` in its own process; yields its port."""
+def delaying_proxy(target_port: int, delay: float, *, each_way: bool = False):
+    """A delaying TCP proxy to ``target_port`` in its own process; yields its port.
+    ``each_way``: the client's data and the connection are delayed too."""
     port = free_port()
+    extra = ["--each-way"] if each_way else []
     with _process(_SELF, "proxy", "--port", str(port), "--target", str(target_port),
-                  "--delay", str(delay), port=port):  # fmt: skip
+                  "--delay", str(delay), *extra, port=port):  # fmt: skip
         yield port
 
 
 # The servers themselves (run in the child process).
 
 
-def _serve_smtp(port: int, certificate: str) -> None:
+def _serve_smtp(port: int, certificate: str, pipelining: bool = False) -> None:
     import logging
     import ssl
 
@@ -118,6 +128,11 @@ def _serve_smtp(port: int, certificate: str) -> None:
         async def handle_DATA(self, server, session, envelope):  # noqa: N802
             return "250 2.0.0 Ok: queued"
 
+    class PipeliningDiscard(Discard):
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+            session.host_name = hostname
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
     def authenticate(server, session, envelope, mechanism, auth_data):
         ok = isinstance(auth_data, LoginPassword) and (
             auth_data.login.decode() == USER and auth_data.password.decode() == PASSWORD
@@ -127,7 +142,7 @@ def _serve_smtp(port: int, certificate: str) -> None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certificate)
     Controller(
-        Discard(),
+        PipeliningDiscard() if pipelining else Discard(),
         hostname="127.0.0.1",
         port=port,
         server_hostname="smtp.test",
@@ -176,8 +191,11 @@ async def _pipe(reader, writer, delay: float) -> None:
         writer.close()
 
 
-def _serve_proxy(port: int, target: int, delay: float) -> None:
+def _serve_proxy(port: int, target: int, delay: float, each_way: bool = False) -> None:
     async def handle(client_reader, client_writer):
+        if each_way:
+            # SYN, SYN-ACK, ACK: the server learns of the connection 1.5 round trips in.
+            await asyncio.sleep(3 * delay)
         try:
             server_reader, server_writer = await asyncio.open_connection("127.0.0.1", target)
         except OSError:
@@ -186,7 +204,7 @@ def _serve_proxy(port: int, target: int, delay: float) -> None:
         for sock in (client_writer, server_writer):
             sock.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         await asyncio.gather(
-            _pipe(client_reader, server_writer, 0.0),
+            _pipe(client_reader, server_writer, delay if each_way else 0.0),
             _pipe(server_reader, client_writer, delay),
         )
 
@@ -205,8 +223,10 @@ if __name__ == "__main__":
     parser.add_argument("--certificate", help="smtp: PEM with the key and certificate chain")
     parser.add_argument("--target", type=int, help="proxy: the port it forwards to")
     parser.add_argument("--delay", type=float, default=0.0, help="proxy: seconds per reply")
+    parser.add_argument("--each-way", action="store_true", help="proxy: delay both ways")
+    parser.add_argument("--pipelining", action="store_true", help="smtp: advertise PIPELINING")
     args = parser.parse_args()
     if args.kind == "smtp":
-        _serve_smtp(args.port, args.certificate)
+        _serve_smtp(args.port, args.certificate, args.pipelining)
     else:
-        _serve_proxy(args.port, args.target, args.delay)
+        _serve_proxy(args.port, args.target, args.delay, args.each_way)

@@ -20,12 +20,18 @@ A message is only sent elsewhere before the server has accepted it: a
 failure to connect, to start TLS or to log in, or a temporary (4xx) reply,
 moves on to the next profile; once the message itself has started to go out,
 a broken connection is reported, never retried, so nothing is sent twice.
+
+Connections come from the process's pool (:mod:`smtpconfig.delivery.pool`)
+and go back to it when the backend closes, so that the next ``send_mail()``
+to the same server and login skips the opening; ``SMTPCONFIG["POOL"] =
+False`` opens and QUITs one per call, as Django does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import smtplib
 import time
 
 from django.conf import settings
@@ -36,6 +42,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from .conf import get_setting
 from .delivery import log as delivery_log
+from .delivery import pool
 from .delivery.failover import (
     Attempt,
     DeliveryFailed,
@@ -49,7 +56,7 @@ from .delivery.failover import (
 from .delivery.message import deliver, sender_for
 from .delivery.profiles import ResolvedProfile, enabled_profiles, named_profile
 from .delivery.targets import ProfileTargetsMixin, choose_chain
-from .exceptions import SecretUnreadable
+from .exceptions import SecretUnreadable, SMTPProtocolError
 from .models import DeliveryOutcome
 from .outbox.store import OutboxUnavailable, enqueue
 from .transport.session import open_session
@@ -131,6 +138,8 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
         self._down: dict[int | None, Attempt] = {}
         # What the open connection goes to (a profile, or the EMAIL_* settings).
         self._connected_to: ResolvedProfile | None = None
+        # The open connection as the pool's (None: not pooled, or none open).
+        self._lease: pool.Lease | None = None
         if self.profile is None:
             _warn_fallback()
         super().__init__(
@@ -165,15 +174,47 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
             self._configure(target)
         if target.password_error and "password" not in self.explicit:
             raise StepFailed(Step.AUTH, SecretUnreadable(target.password_error))
+        lease = None
+        if pool.enabled():
+            key = pool.connection_key(self.connection_settings())
+            lease = pool.POOL.checkout(key)
+            if lease is None:
+                lease = pool.POOL.lease(
+                    self._new_client(), key, self.connection_settings().oauth_request
+                )
+            client = lease.client
+        else:
+            client = self._new_client()
+        self.connection, self._connected_to, self._lease = client, target, lease
+
+    def _new_client(self):
         client = open_session(self.connection_settings())
         client.end_budget()  # opened: each message gets a budget of its own
-        self.connection, self._connected_to = client, target
+        return client
 
     def _discard_connection(self) -> None:
+        """Close the connection without a word (it is broken, or in an unknown state)."""
         if self.connection is not None:
             with contextlib.suppress(OSError):
                 self.connection.close()
-        self.connection, self._connected_to = None, None
+        self.connection, self._connected_to, self._lease = None, None, None
+
+    def _give_back(self) -> bool:
+        """Give a pooled connection back to the pool; False when it is not a pooled one."""
+        lease = self._lease
+        if lease is None or self.connection is not lease.client:
+            return False
+        self.connection, self._connected_to, self._lease = None, None, None
+        pool.POOL.release(lease)
+        return True
+
+    def _set_aside(self) -> None:
+        """Before another connection: this one back to the pool, else closed."""
+        if not self._give_back():
+            self._discard_connection()
+
+    def _worn_out(self) -> bool:
+        return self._lease is not None and self._lease.worn_out()
 
     def _attempt(self, target, failure: StepFailed, recipients: str = "") -> Attempt:
         attempt = attempt_for(target, failure, recipients)
@@ -206,8 +247,10 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
         return self._raise_or_return(attempts, last_error, None)
 
     def close(self):
-        super().close()
-        self._connected_to = None
+        """QUIT, or with the pool, give the connection back for the next send."""
+        if not self._give_back():
+            super().close()
+            self._connected_to, self._lease = None, None
         self._down = {}
 
     # Sending, with failover before the server has the message.
@@ -262,8 +305,8 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
             if target.pk in self._down:
                 attempts.append(self._down[target.pk])
                 continue
-            if self.connection is None or self._connected_to is not target:
-                self._discard_connection()
+            if self.connection is None or self._connected_to is not target or self._worn_out():
+                self._set_aside()
                 try:
                     self._open_target(target)
                 except StepFailed as failure:
@@ -302,11 +345,26 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
 
     def _still_usable(self) -> bool:
         """Whether the connection can carry the next message (a refusal leaves it usable)."""
+        if self._lease is not None and self._lease.spoiled:
+            return False
         return self.connection is not None and self.connection.sock is not None
 
     def _deliver(self, email_message, target: ResolvedProfile) -> tuple[str, str, str]:
         """Send one message on the open connection; return (final reply, sender, Message-ID)."""
-        return deliver(self.connection, email_message, target)
+        lease = self._lease
+        if lease is None:
+            return deliver(self.connection, email_message, target)
+        lease.messages += 1
+        try:
+            return deliver(self.connection, email_message, target)
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as exc:
+            # A refusal: smtplib has sent RSET, the connection carries the next message.
+            # A reply the client could not read leaves it out of step: never reused.
+            lease.spoiled = lease.spoiled or isinstance(exc, SMTPProtocolError)
+            raise
+        except BaseException:
+            lease.spoiled = True
+            raise
 
     # When nothing worked.
 

@@ -59,6 +59,16 @@ def fresh_profile_snapshot():
     yield
 
 
+@pytest.fixture(autouse=True)
+def empty_connection_pool():
+    """Each test starts and ends with no pooled SMTP connection (its servers are gone)."""
+    from smtpconfig.delivery.pool import POOL
+
+    POOL.clear(polite=False)
+    yield
+    POOL.clear(polite=False)
+
+
 @pytest.fixture
 def use_backend(settings):
     """The site's mail through smtpconfig's backend (pytest-django swaps in locmem)."""

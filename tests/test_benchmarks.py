@@ -103,3 +103,23 @@ def test_bench_password_reset_prints_a_gap_per_backend():
     # Every post, known address or not, with either backend (a warm-up and one post each)
     # queued one task; no email is made in the request.
     assert "8 password-reset tasks and 0 outbox messages left queued" in output
+
+
+def test_bench_rtt_prints_the_per_call_and_batch_ratios_last():
+    output = run(
+        "bench_rtt.py",
+        "--delay",
+        "1",
+        "--calls",
+        "3",
+        "--messages",
+        "5",
+        "--rounds",
+        "1",
+        "--memory-sends",
+        "20",
+    )
+    last = [line.split() for line in output.strip().splitlines()[-2:]]
+    assert [line[:2] for line in last] == [["ratio", "per-call"], ["ratio", "batch"]]
+    assert all(float(line[2]) > 0 for line in last)
+    assert "memory, smtpconfig" in output

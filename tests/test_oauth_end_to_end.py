@@ -358,10 +358,11 @@ def test_smtp_test_reports_the_token_step_then_the_login(profile, oauthd, mail_s
 
 
 def test_an_access_token_is_kept_then_refreshed_when_it_expires_without_reconnecting(
-    admin_client, profile, oauthd, mail_server, use_backend
+    admin_client, profile, oauthd, mail_server, use_backend, settings
 ):
     """With a provider that keeps the refresh token (Google), the access token is used
     until it expires; an hour later (both clocks moved) the refresh token gets a new one."""
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "POOL": False}  # a login per send
     oauthd.rotate_refresh_tokens = False
     connect_in_admin(admin_client, profile)
     refresh_token = stored(profile).oauth_refresh_token
@@ -381,11 +382,12 @@ def test_an_access_token_is_kept_then_refreshed_when_it_expires_without_reconnec
 
 
 def test_a_kept_token_the_server_refuses_is_replaced_once_and_the_mail_goes_out(
-    profile, oauthd, mail_server, use_backend
+    profile, oauthd, mail_server, use_backend, settings
 ):
     """The provider's clock runs ahead of ours (or it revoked the token early): the token
     the app kept still looks valid to it, the mail server refuses it; the app asks for a
     new one once and the mail goes out on the same send."""
+    settings.SMTPCONFIG = {**settings.SMTPCONFIG, "POOL": False}  # a login per send
     oauthd.rotate_refresh_tokens = False
     connect_with_device_code(oauthd)
     assert send("first") == 1
@@ -394,6 +396,25 @@ def test_a_kept_token_the_server_refuses_is_replaced_once_and_the_mail_goes_out(
     assert [outcome for _user, outcome in mail_server.handler.attempts] == ["ok", "refused", "ok"]
     assert len(mail_server.messages) == 2
     assert [r["grant_type"] for r in oauthd.token_requests].count("refresh_token") == 2
+
+
+def test_a_pooled_connection_is_not_used_past_the_token_it_logged_in_with(
+    admin_client, profile, oauthd, mail_server, use_backend
+):
+    """The pool keeps the logged-in connection for the next sends while its access token
+    is used; once the token is no longer used (an hour later), a new connection logs in
+    with a new one."""
+    oauthd.rotate_refresh_tokens = False
+    connect_in_admin(admin_client, profile)
+    assert send("first") == 1
+    assert send("second") == 1  # the same connection: no second login
+    assert [outcome for _user, outcome in mail_server.handler.attempts] == ["ok"]
+    with process_time_follows(oauthd.clock):
+        oauthd.clock.advance(oauthd.access_token_lifetime + 1)
+        assert send("an hour later") == 1
+    assert [outcome for _user, outcome in mail_server.handler.attempts] == ["ok", "ok"]
+    assert [r["grant_type"] for r in oauthd.token_requests][-1] == "refresh_token"
+    assert len(mail_server.messages) == 3
 
 
 def test_smtp_auth_disabled_at_microsoft_365_is_diagnosed_with_the_fix(oauthd, db):

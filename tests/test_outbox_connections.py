@@ -47,3 +47,14 @@ def test_a_profile_changed_between_batches_is_used_by_the_next_batch(queued, mak
                 sender.close()
     assert summary.sent == 4
     assert len(first.received) == 2 and len(second.received) == 2
+
+
+def test_the_next_drain_takes_the_connection_back_from_the_pool(queued, make_profile):
+    with scripted_server(b"220 scripted.test\r\n", PLAIN_REPLIES) as server:
+        make_profile(port=server.port)
+        mail.send_mail("first", "Body", None, ["a@x.test"])
+        assert drain().sent == 1
+        mail.send_mail("second", "Body", None, ["a@x.test"])
+        assert drain().sent == 1
+    assert len(server.received) == 2 and len(server.connections) == 1
+    assert b"QUIT" not in [command.upper() for command in server.commands]

@@ -174,6 +174,12 @@ def enabled_profiles() -> tuple[ResolvedProfile, ...]:
     return profiles
 
 
+def snapshot_generation() -> object:
+    """The generation of the snapshot :func:`enabled_profiles` last returned (no query):
+    a connection opened under another one is not reused (see :mod:`.pool`)."""
+    return _snapshot.generation
+
+
 def profiles_changed(**kwargs) -> None:
     """Signal receiver: profiles were saved, updated or deleted; every process must reload."""
     with _snapshot.lock:

@@ -296,7 +296,8 @@ def _send_route(
 
 
 def _close(sender: OutboxSender) -> None:
-    """QUIT; a server that answers it badly has already had every message it was sent."""
+    """Give the connection back to the pool (QUIT with the pool off, worn out or after a
+    profile change); a server that answers QUIT badly has had every message it was sent."""
     try:
         sender.close()
     except Exception as exc:  # noqa: BLE001 - the batch's outcomes are what matter

@@ -232,6 +232,11 @@ def _fresh(token: Token) -> bool:
     return token.expires_at - _EXPIRY_MARGIN > time.time()
 
 
+def usable_until(token: Token) -> float:
+    """When (``time.time()``) ``token`` stops being used: a minute before it expires."""
+    return token.expires_at - _EXPIRY_MARGIN
+
+
 def _shared_cache():
     alias = get_setting("CACHE")
     if not alias:
