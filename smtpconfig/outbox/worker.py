@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import groupby
 
 from django.db import router
@@ -67,7 +67,6 @@ class Summary:
     more: bool = False
     #: How many messages this drain claimed.
     claimed: int = 0
-    counts: dict = field(default_factory=dict)
 
     def count(self, state: str) -> None:
         if state == OutboxState.SENT:
