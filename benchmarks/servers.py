@@ -82,10 +82,11 @@ def sink():
 
 
 @contextmanager
-def tls_server(certificate_dir: Path, *, pipelining: bool = False):
+def tls_server(certificate_dir: Path, *, pipelining: bool = False, implicit: bool = False):
     """An aiosmtpd server requiring STARTTLS and AUTH, in its own process; yields
     ``(port, ca_pem_path)`` (the CA that signed its certificate for 127.0.0.1). With
-    ``pipelining`` it advertises PIPELINING."""
+    ``pipelining`` it advertises PIPELINING; with ``implicit`` it speaks TLS from the
+    first byte (as on port 465) instead of offering STARTTLS."""
     import trustme
 
     ca = trustme.CA()
@@ -95,7 +96,7 @@ def tls_server(certificate_dir: Path, *, pipelining: bool = False):
         str(chain_path)
     )
     port = free_port()
-    extra = ["--pipelining"] if pipelining else []
+    extra = (["--pipelining"] if pipelining else []) + (["--implicit-tls"] if implicit else [])
     with _process(_SELF, "smtp", "--port", str(port), "--certificate", str(chain_path), *extra,
                   port=port):  # fmt: skip
         yield port, ca_path
@@ -115,7 +116,9 @@ def delaying_proxy(target_port: int, delay: float, *, each_way: bool = False):
 # The servers themselves (run in the child process).
 
 
-def _serve_smtp(port: int, certificate: str, pipelining: bool = False) -> None:
+def _serve_smtp(
+    port: int, certificate: str, pipelining: bool = False, implicit: bool = False
+) -> None:
     import logging
     import ssl
 
@@ -141,15 +144,19 @@ def _serve_smtp(port: int, certificate: str, pipelining: bool = False) -> None:
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certificate)
+    # Implicit TLS: the whole session is encrypted, so there is no STARTTLS to require (and
+    # aiosmtpd's auth_require_tls only knows STARTTLS: it would hide AUTH).
+    if implicit:
+        tls = {"ssl_context": context, "auth_require_tls": False}
+    else:
+        tls = {"tls_context": context, "require_starttls": True, "auth_require_tls": True}
     Controller(
         PipeliningDiscard() if pipelining else Discard(),
         hostname="127.0.0.1",
         port=port,
         server_hostname="smtp.test",
-        tls_context=context,
-        require_starttls=True,
         authenticator=authenticate,
-        auth_require_tls=True,
+        **tls,
     ).start()
     _wait_forever()
 
@@ -225,8 +232,9 @@ if __name__ == "__main__":
     parser.add_argument("--delay", type=float, default=0.0, help="proxy: seconds per reply")
     parser.add_argument("--each-way", action="store_true", help="proxy: delay both ways")
     parser.add_argument("--pipelining", action="store_true", help="smtp: advertise PIPELINING")
+    parser.add_argument("--implicit-tls", action="store_true", help="smtp: TLS from the start")
     args = parser.parse_args()
     if args.kind == "smtp":
-        _serve_smtp(args.port, args.certificate, args.pipelining)
+        _serve_smtp(args.port, args.certificate, args.pipelining, args.implicit_tls)
     else:
         _serve_proxy(args.port, args.target, args.delay, args.each_way)

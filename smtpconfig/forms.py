@@ -446,7 +446,7 @@ class SMTPProfileForm(CarriedSecretsFormMixin, StoredPasswordFormMixin, forms.Mo
             key = self.initial.get("preset", "")
         preset = get_preset(key or "")
         if preset and preset.login_note:
-            self.fields["preset"].help_text = preset.login_note
+            self.fields["preset"].help_text = preset.note
 
     def _default_sign_in(self, cleaned) -> None:
         """Sign-in fields a post left out keep the profile's values (its defaults when new),

@@ -114,7 +114,7 @@ def test_preset_fills_the_server_without_javascript(admin_client):
     )
     assert response.status_code == 302
     profile = SMTPProfile.objects.get()
-    assert (profile.host, profile.port, profile.security) == ("smtp.gmail.com", 587, "starttls")
+    assert (profile.host, profile.port, profile.security) == ("smtp.gmail.com", 465, "ssl")
     assert profile.username == "noreply@example.com"
 
 

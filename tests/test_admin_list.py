@@ -218,7 +218,7 @@ def test_the_first_run_guide_leads_into_the_add_form_until_a_profile_exists(
 ):
     html = page(admin_client.get(url))
     assert 'id="smtpconfig-first-run"' in html
-    assert f"{ADD_URL}?preset=gmail&amp;host=smtp.gmail.com&amp;port=587" in html
+    assert f"{ADD_URL}?preset=gmail&amp;host=smtp.gmail.com&amp;port=465" in html
     assert f'action="{ADD_URL}detect/"' in html
     make_profile()
     assert 'id="smtpconfig-first-run"' not in page(admin_client.get(url))

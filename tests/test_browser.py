@@ -53,8 +53,9 @@ def test_add_profile_from_gmail_preset_and_password_is_never_shown(
 
     page.locator("#id_preset").select_option("gmail")
     expect(page.locator("#id_host")).to_have_value("smtp.gmail.com")
-    expect(page.locator("#id_port")).to_have_value("587")
-    expect(page.locator("#id_security")).to_have_value("starttls")
+    expect(page.locator("#id_port")).to_have_value("465")
+    expect(page.locator("#id_security")).to_have_value("ssl")
+    expect(page.locator("#id_preset_helptext")).to_contain_text("use 587 with STARTTLS")
     expect(page.locator("#id_username")).to_have_value("noreply@example.com")
     expect(page.locator("#id_preset_helptext")).to_contain_text("app password")
     expect(page.locator("#id_preset_region")).to_be_hidden()  # Gmail has no regions

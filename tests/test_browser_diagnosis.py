@@ -119,7 +119,7 @@ def test_detect_with_dns_denying_everything_offers_the_known_provider(
     page = add_page(open_page, live_server, js)
     discovery = detect(page, "someone@gmail.com")
     expect(discovery.locator("h2")).to_have_text("Settings found for someone@gmail.com")
-    expect(discovery.locator("tbody th").first).to_have_text("smtp.gmail.com:587")
+    expect(discovery.locator("tbody th").first).to_have_text("smtp.gmail.com:465")
     expect(discovery).to_contain_text("(known provider)")
     expect(discovery).to_contain_text("so nothing could be checked")
     expect(discovery).not_to_contain_text("(sure)")

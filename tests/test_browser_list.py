@@ -170,7 +170,7 @@ def test_first_run_guide_leads_into_a_filled_in_form(open_page, live_server, adm
     guide.get_by_role("link", name="Gmail / Google Workspace", exact=True).click()
     expect(page).to_have_url(re.compile(re.escape(ADD_URL) + r"\?preset=gmail&"))
     expect(page.locator("#id_host")).to_have_value("smtp.gmail.com")
-    expect(page.locator("#id_port")).to_have_value("587")
+    expect(page.locator("#id_port")).to_have_value("465")
     expect(page.locator("#id_preset")).to_have_value("gmail")
 
 

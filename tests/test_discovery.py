@@ -129,14 +129,14 @@ def test_nameserver_entries_may_carry_a_port(entry, expected):
 def test_known_provider_domain_needs_no_dns(settings):
     settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DNS_NAMESERVERS": []}
     result = discover("someone@gmail.com")
-    assert best(result) == ("smtp.gmail.com", 587, "starttls", "preset")
+    assert best(result) == ("smtp.gmail.com", 465, "ssl", "preset")
     assert result.candidates[0].username == "someone@gmail.com"
-    assert result.candidates[1].port == 465
+    assert result.candidates[1].port == 587
 
 
 def test_google_workspace_by_mx(use_dns):
     result = discover("ceo@workspace.test")
-    assert best(result) == ("smtp.gmail.com", 587, "starttls", "mx")
+    assert best(result) == ("smtp.gmail.com", 465, "ssl", "mx")
     assert "smtp.google.com" in result.candidates[0].explanation
 
 
@@ -231,7 +231,7 @@ def test_dns_that_denies_a_known_providers_domain_is_not_believed(settings):
         settings.SMTPCONFIG = {**settings.SMTPCONFIG, "DNS_NAMESERVERS": [address]}
         result = discover("someone@gmail.com")
         health = check_sender_domain("someone@gmail.com", "smtp.gmail.com", use_cache=False)
-    assert best(result) == ("smtp.gmail.com", 587, "starttls", "preset")
+    assert best(result) == ("smtp.gmail.com", 465, "ssl", "preset")
     assert result.dns_status == "unreliable"
     assert {c.confidence for c in result.candidates} == {"known"}
     text = " ".join(result.notes)

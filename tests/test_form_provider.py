@@ -11,7 +11,7 @@ from django.db.migrations.executor import MigrationExecutor
 from smtpconfig.diagnosis import diagnose
 from smtpconfig.forms import SMTPProfileForm
 from smtpconfig.models import SMTPProfile
-from smtpconfig.providers.presets import get_preset, provider_for, validate_provider
+from smtpconfig.providers.presets import PRESETS, get_preset, provider_for, validate_provider
 from smtpconfig.transport.settings import ConnectionSettings
 from smtpconfig.transport.steps import Step
 
@@ -36,8 +36,27 @@ def test_a_profile_made_from_a_preset_keeps_its_provider_and_reopens_with_it():
     assert (profile.provider, profile.host) == ("gmail", "smtp.gmail.com")
     form = SMTPProfileForm(instance=profile)
     assert form["preset"].value() == "gmail"
-    assert str(form.fields["preset"].help_text) == str(get_preset("gmail").login_note)
+    help_text = str(form.fields["preset"].help_text)
+    assert help_text.startswith(str(get_preset("gmail").login_note))
+    assert help_text.endswith(get_preset("gmail").port_note)
     assert profile.provider_preset == get_preset("gmail")
+
+
+def test_presets_prefer_implicit_tls_where_the_provider_offers_it_and_say_why():
+    """Implicit TLS saves STARTTLS's two round trips on every new connection (issue 15)."""
+    both = [p for p in PRESETS if {p.port, p.alternative_port} == {465, 587}]
+    assert {"gmail", "gmail_oauth2", "yahoo", "aol", "sendgrid", "ses"} <= {p.key for p in both}
+    for preset in both:
+        assert (preset.port, preset.security, preset.alternative_security) == (
+            465,
+            "ssl",
+            "starttls",
+        ), preset.key
+        assert "465" in preset.port_note and "587" in preset.port_note, preset.key
+        assert preset.as_dict()["port_note"] == preset.port_note
+    # A provider with one submission port has nothing to explain.
+    assert get_preset("microsoft365").port_note == ""
+    assert get_preset("microsoft365").note == str(get_preset("microsoft365").login_note)
 
 
 def test_a_saved_profile_without_a_provider_reopens_as_other(make_profile):

@@ -92,6 +92,7 @@
         return;
       }
       note.append(preset.login_note);
+      if (preset.port_note) note.append(" ", preset.port_note);
       if (preset.help_url) {
         const link = document.createElement("a");
         link.href = preset.help_url;
