@@ -14,8 +14,9 @@ provider's submission port does; it discards what it receives.
    are not delayed). Median and 90th percentile per call.
 2. Drain rate. N messages queued, then ``smtpconfig.outbox.worker.drain()`` in
    one worker process, and in two worker processes at once, to the server
-   without delay, against Django's backend sending the same N messages with
-   ``send_messages()`` over one connection (in a process of its own too).
+   without delay (or ``--drain-delay`` ms away, through a proxy), against
+   Django's backend sending the same N messages with ``send_messages()`` over
+   one connection (in a process of its own too).
    Every process sets Django up and sends one message before the clock
    starts. Messages per second (the median of the rounds), per worker, and
    the ratio of each worker's rate to Django's.
@@ -29,8 +30,11 @@ is measured by a child process of this script. The last lines are
 `ratio drain WORKERS DATABASE VALUE` and `request DATABASE DELAY_MS BACKEND MEDIAN_MS`.
 Run it on a quiet machine; compare medians and ratios, not absolutes.
 
+With ``--pipelining`` the server advertises PIPELINING (RFC 2920), as
+providers do: each of our messages then costs two round trips instead of four.
+
     .venv/bin/python benchmarks/bench_outbox.py [--calls 20] [--delays 20,200]
-        [--messages 500] [--rounds 3]
+        [--messages 500] [--rounds 3] [--drain-delay 0] [--pipelining]
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ def setup_django(config: dict) -> None:
     from django.conf import settings
 
     settings.DEFAULT_FROM_EMAIL = SENDER
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", config["server_port"]
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", config["drain_port"]
     settings.EMAIL_TIMEOUT = 10
     settings.EMAIL_USE_TLS, settings.EMAIL_USE_SSL = True, False
     settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = USER, PASSWORD
@@ -211,8 +215,8 @@ def measure(config: dict) -> dict:
         results["request"][str(delay_ms)] = times
     OutboxMessage.objects.all().delete()
 
-    # 2. Drain rate, to the server without delay.
-    point_at(config["server_port"])
+    # 2. Drain rate, to the server without delay (or through the drain's proxy).
+    point_at(config["drain_port"])
     settings.EMAIL_BACKEND = QUEUED_BACKEND
     n = config["messages"]
     rates: dict[str, list[float]] = {"django": [], "1": [], "2": []}
@@ -297,8 +301,11 @@ def report(results: dict, args) -> None:
                 lines.append(f"request {database} {delay_ms} {name} {median:.2f}")
     print()
     print(
-        f"Drain rate: {args.messages} messages, median of {args.rounds} rounds, server without "
-        "delay (STARTTLS + AUTH), delivery log on; ratio = each worker's rate / Django's; "
+        f"Drain rate: {args.messages} messages, median of {args.rounds} rounds, server "
+        + (f"{args.drain_delay} ms away" if args.drain_delay else "without delay")
+        + " (STARTTLS + AUTH"
+        + (" + PIPELINING" if args.pipelining else "")
+        + "), delivery log on; ratio = each worker's rate / Django's; "
         "CPU = process time of the sending processes per message"
     )
     print(
@@ -342,6 +349,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=500, help="messages per drain")
     parser.add_argument("--rounds", type=int, default=3, help="drain rounds")
     parser.add_argument(
+        "--drain-delay",
+        type=int,
+        default=0,
+        help="milliseconds added to each round trip in the drain",
+    )
+    parser.add_argument("--pipelining", action="store_true", help="the server offers PIPELINING")
+    parser.add_argument(
         "--pg-async-commit",
         action="store_true",
         help="with PostgreSQL, measure also on a database with synchronous_commit = off "
@@ -361,10 +375,13 @@ def main() -> None:
     delays = [int(value) for value in args.delays.split(",") if value.strip()]
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="outbox-bench-")))
-        port, ca_path = stack.enter_context(tls_server(workdir))
+        port, ca_path = stack.enter_context(tls_server(workdir, pipelining=args.pipelining))
         proxies = [
             (delay, stack.enter_context(delaying_proxy(port, delay / 1000))) for delay in delays
         ]
+        drain_port = port
+        if args.drain_delay:
+            drain_port = stack.enter_context(delaying_proxy(port, args.drain_delay / 1000))
         databases = {"SQLite": f"sqlite:///{workdir}/bench.sqlite3"}
         url = os.environ.get("DATABASE_URL", "")
         if url.startswith(("postgres://", "postgresql://")):
@@ -379,6 +396,7 @@ def main() -> None:
                 "database_url": database_url,
                 "ca_path": str(ca_path),
                 "server_port": port,
+                "drain_port": drain_port,
                 "proxies": proxies,
                 "calls": args.calls,
                 "messages": args.messages,
