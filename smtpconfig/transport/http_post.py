@@ -65,6 +65,12 @@ def post(
             connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
             connection.sock = sock  # already connected through the network policy
             path = parts.path + (f"?{parts.query}" if parts.query else "")
-            connection.request("POST", path or "/", body=body, headers=headers)
-            response = connection.getresponse()
-            return response.status, response.read(max_response_bytes + 1)
+            try:
+                connection.request("POST", path or "/", body=body, headers=headers)
+                response = connection.getresponse()
+                return response.status, response.read(max_response_bytes + 1)
+            except http.client.HTTPException:
+                # A status line or headers cut off by the deadline: the deadline is the cause.
+                if budget is not None and budget.spent:
+                    raise budget.exceeded() from None
+                raise
