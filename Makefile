@@ -53,6 +53,7 @@ run: setup
 # worker and sweeper are services of their own (docs/deploy.md).
 serve: export DJANGO_PRODUCTION = 1
 serve: install
+	@mkdir -p "$${MAILSETTINGS_RUNTIME_DIR:-$(RUNTIME)}"
 	@$(BIN)/python manage.py migrate --noinput --verbosity 0
 	@$(BIN)/python manage.py createcachetable
 	@$(BIN)/python manage.py collectstatic --noinput --verbosity 0

@@ -74,3 +74,7 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 wsgi_app = "mailsettings.wsgi:application"
+
+# No control socket (gunicorn 24+: one per user, $HOME/.gunicorn/gunicorn.ctl): two
+# instances on one machine, such as `make run` beside `make serve`, would share it.
+control_socket_disable = True
