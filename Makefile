@@ -9,7 +9,8 @@ PORT ?= 8000
 WORKERS ?= 2
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-postgres lint format install setup clean screenshots
+# `make serve` runs the web server for production (README.md, "Running in production").
+.PHONY: run serve test test-postgres lint format install setup clean screenshots
 
 # Reinstalls only when pyproject.toml changes, so a second `make run` starts quickly.
 $(INSTALLED): pyproject.toml
@@ -42,8 +43,21 @@ run: setup
 	@$(BIN)/python manage.py db_worker --no-reload --verbosity 1 & worker=$$!; \
 	$(BIN)/python manage.py smtp_outbox_sweep --every 60 & sweeper=$$!; \
 	trap 'kill $$worker $$sweeper 2>/dev/null; wait $$worker $$sweeper 2>/dev/null' EXIT; \
-	$(BIN)/gunicorn mailsettings.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) \
-		--access-logfile - --graceful-timeout 5
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) --workers $(WORKERS) \
+		--graceful-timeout 5
+
+# Production: the web server alone, under gunicorn.conf.py (bind, workers, threads, and a
+# timeout derived from the longest admin request), with DJANGO_PRODUCTION on. The keys
+# must come from the environment: nothing is made in var/, no admin account is created,
+# and a missing key stops the first command with one line saying what to set. The outbox's
+# worker and sweeper are services of their own (docs/deploy.md).
+serve: export DJANGO_PRODUCTION = 1
+serve: install
+	@mkdir -p "$${MAILSETTINGS_RUNTIME_DIR:-$(RUNTIME)}"
+	@$(BIN)/python manage.py migrate --noinput --verbosity 0
+	@$(BIN)/python manage.py createcachetable
+	@$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@exec $(BIN)/gunicorn --config gunicorn.conf.py
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

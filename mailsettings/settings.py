@@ -1,14 +1,21 @@
 """Settings of the host project that ships with smtpconfig (the demo that `make run` starts).
 
-Everything that differs between machines comes from the environment; what a
-first run needs (the database, the Django secret key) lives in the ignored
-runtime folder ``var/``. The SMTP password encryption key is read from
+Everything that differs between machines comes from the environment (README.md,
+"Configuration (environment variables)", lists every variable). What a first run
+needs (the database, the Django secret key) lives in the ignored runtime folder
+``var/``. The SMTP password encryption key is read from
 ``SMTPCONFIG_ENCRYPTION_KEYS`` or, when that variable is unset, from
 ``var/encryption.key``, which ``make run`` creates once.
+
+With ``DJANGO_PRODUCTION`` on (``make serve``), nothing is made or read under
+``var/`` for the keys: a missing ``DJANGO_SECRET_KEY`` or
+``SMTPCONFIG_ENCRYPTION_KEYS`` stops the process with one line saying what to set,
+and HTTPS is assumed (secure cookies, redirect to https://, HSTS).
 """
 
 import os
 import secrets
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -21,6 +28,43 @@ def _env_flag(name: str, default: bool = False) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _refuse_to_start(problem: str) -> None:
+    """One line on stderr and a non-zero exit: a production process that would run without
+    its keys (or with the debug page) must not start, and a traceback would hide the line."""
+    sys.stderr.write(f"mailsettings: {problem}\n")
+    raise SystemExit(2)
+
+
+# Production: keys from the environment only, HTTPS assumed (see the module's docstring).
+PRODUCTION = _env_flag("DJANGO_PRODUCTION")
+
+
+def _check_production_environment() -> None:
+    missing = [
+        name
+        for name in ("DJANGO_SECRET_KEY", "SMTPCONFIG_ENCRYPTION_KEYS")
+        if not os.environ.get(name, "").strip()
+    ]
+    if missing:
+        _refuse_to_start(
+            f"DJANGO_PRODUCTION is on: set {' and '.join(missing)} in the environment "
+            '(README.md, "Running in production", says how to make them).'
+        )
+    if _env_flag("DJANGO_DEBUG"):
+        _refuse_to_start(
+            "DJANGO_PRODUCTION is on: unset DJANGO_DEBUG (its error page shows the settings)."
+        )
+
+
+if PRODUCTION:
+    _check_production_environment()
 
 
 def _secret_key() -> str:
@@ -89,6 +133,28 @@ ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1
 CSRF_TRUSTED_ORIGINS = [
     origin for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if origin
 ]
+
+# HTTPS: on in production, off for `make run` (plain http on 127.0.0.1). DJANGO_HTTPS sets
+# the defaults of the four below; each has its own variable too.
+HTTPS = _env_flag("DJANGO_HTTPS", default=PRODUCTION)
+SECURE_SSL_REDIRECT = _env_flag("DJANGO_SECURE_SSL_REDIRECT", default=HTTPS)
+SESSION_COOKIE_SECURE = _env_flag("DJANGO_SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = _env_flag("DJANGO_CSRF_COOKIE_SECURE", default=HTTPS)
+# A year: browsers then refuse http:// for this host (not its subdomains unless asked).
+SECURE_HSTS_SECONDS = _env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_flag("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = _env_flag("DJANGO_SECURE_HSTS_PRELOAD")
+# A load balancer probes the health checks over plain http on the app's own port.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# Behind a reverse proxy that ends TLS: the header it sets to "https" for a secure request
+# (such as X-Forwarded-Proto). Only set it when the proxy overwrites that header on every
+# request: a client could otherwise claim https itself.
+_PROXY_SSL_HEADER = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+# The proxy's X-Forwarded-Host as the request's host (links in mails, the OAuth2 redirect).
+USE_X_FORWARDED_HOST = _env_flag("DJANGO_USE_X_FORWARDED_HOST")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -210,6 +276,12 @@ SMTPCONFIG = {
 # after each attempt); unset: smtpconfig's default, 20.
 if os.environ.get("SMTPCONFIG_OUTBOX_RETRY_DELAY"):
     SMTPCONFIG["OUTBOX_RETRY_DELAY"] = float(os.environ["SMTPCONFIG_OUTBOX_RETRY_DELAY"])
+# Seconds one whole SMTP conversation (a test first of all) may take; unset: smtpconfig's
+# default, 25. gunicorn.conf.py derives the request timeout from it.
+if os.environ.get("SMTPCONFIG_MAX_CONVERSATION_SECONDS"):
+    SMTPCONFIG["MAX_CONVERSATION_SECONDS"] = float(
+        os.environ["SMTPCONFIG_MAX_CONVERSATION_SECONDS"]
+    )
 
 LOGGING = {
     "version": 1,

@@ -72,7 +72,8 @@ DEFAULTS: dict[str, Any] = {
     # (resolve, connect, TLS and every step), opening a connection, or sending one
     # message. Each gets three times the profile's timeout, at most this, so a server
     # that answers just inside the timeout cannot hold a request past the web server's
-    # own limit (gunicorn's default is 30 s). None: three times the timeout, no cap.
+    # own limit (smtpconfig.limits.longest_request_seconds() says what that limit must
+    # exceed). None: three times the timeout, no cap.
     "MAX_CONVERSATION_SECONDS": 25,
     # Keep each process's logged-in connections between sends: the next send_mail() to the
     # same server and login goes out over one (checked with RSET first) instead of opening

@@ -120,5 +120,6 @@ class ConversationTimeout(TimeoutError):
         message = {
             "test": _("the whole test took longer than its limit of %(seconds)s s"),
             "connect": _("connecting and logging in took longer than the limit of %(seconds)s s"),
+            "http": _("the server took longer than the limit of %(seconds)s s to answer"),
         }.get(kind, _("sending the message took longer than the limit of %(seconds)s s"))
         super().__init__(message % limit)

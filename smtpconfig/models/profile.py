@@ -11,6 +11,7 @@ from ..conf import get_setting
 from ..providers.oauth import OAuthGrant, OAuthProvider
 from ..providers.presets import Preset, get_preset, validate_provider
 from ..signals import profiles_updated
+from ..transport.deadline import MAX_PROFILE_TIMEOUT
 from ..transport.settings import (
     ConnectionSettings,
     LoginMethod,
@@ -170,7 +171,7 @@ class SMTPProfile(SealedPasswordMixin, OAuthSecretsMixin, SingleDefaultMixin, mo
     timeout = models.PositiveIntegerField(
         _("timeout (seconds)"),
         default=_default_timeout,
-        validators=[MinValueValidator(1), MaxValueValidator(300)],
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PROFILE_TIMEOUT)],
         help_text=_("How long to wait for the server at each step before giving up."),
     )
     verify_certificate = models.BooleanField(

@@ -11,11 +11,16 @@ inside one call, each allowed the full socket timeout, so a server that drips
 bytes can stretch it. The :class:`Watchdog` closes that gap: one daemon thread
 per process, with a heap of deadlines, shuts the connection down when its
 budget runs out, which ends whatever call is blocked on it.
+
+An HTTP request (an OAuth2 token's, an alert's) gets its own budget, or runs
+within the one of the conversation it belongs to (:func:`within`): a token
+endpoint that drips its answer cannot stretch a test past its deadline.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import heapq
 import itertools
 import os
@@ -40,6 +45,16 @@ def conversation_budget(timeout: float | None) -> float | None:
     if isinstance(timeout, int | float) and timeout > 0:
         limits.append(3 * float(timeout))
     return min(limits) if limits else None
+
+
+#: The longest timeout a profile may have (the model's validator).
+MAX_PROFILE_TIMEOUT = 300
+
+
+def longest_conversation() -> float:
+    """The most seconds any one conversation may take, whatever the profile: its budget
+    with the longest timeout a profile may have."""
+    return conversation_budget(MAX_PROFILE_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -185,6 +200,26 @@ class Watchdog:
 
 #: The process's watchdog.
 WATCHDOG = Watchdog()
+
+_CURRENT: contextvars.ContextVar[Budget | None] = contextvars.ContextVar(
+    "smtpconfig_budget", default=None
+)
+
+
+@contextlib.contextmanager
+def within(budget: Budget | None) -> Iterator[None]:
+    """HTTP requests made inside the block end when ``budget`` runs out (see
+    :func:`current_budget`)."""
+    token = _CURRENT.set(budget)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_budget() -> Budget | None:
+    """The budget of the :func:`within` block the caller is in; None outside one."""
+    return _CURRENT.get()
 
 
 @contextlib.contextmanager

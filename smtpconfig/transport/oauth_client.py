@@ -27,6 +27,7 @@ from authlib.oauth2.client import OAuth2Client
 from django.views.decorators.debug import sensitive_variables
 
 from ..exceptions import TokenRefused
+from .deadline import Budget, conversation_budget, current_budget, within
 from .oauth_http import PolicySession, refusal
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -119,32 +120,36 @@ def request_token(
     :class:`TokenRefused` for an error the endpoint states (``invalid_grant``,
     ``authorization_pending``...), ``OSError`` when it cannot be reached.
     """
-    first_refusal: TokenRefused | None = None
-    for method in auth_methods.to_try(token_url, bool(client_secret)):
-        client = TokenClient(
-            PolicySession(timeout),
-            client_id=client_id,
-            client_secret=client_secret or None,
-            token_endpoint_auth_method=method,
-            scope=scope or None,
-            token={},  # none yet; Authlib looks in it for a refresh token not given
-        )
-        try:
-            if grant_type == "refresh_token":
-                token = client.refresh_token(token_url, refresh_token=params["refresh_token"])
-            else:
-                token = client.fetch_token(token_url, grant_type=grant_type, **params)
-        except TokenRefused as refused:
-            if refused.error != "invalid_client":
-                auth_methods.worked(token_url, method)  # the client was authenticated
-                raise
-            if first_refusal is not None:
-                raise first_refusal from None  # the answer to the documented method
-            first_refusal = refused
-            continue
-        auth_methods.worked(token_url, method)
-        return dict(token)
-    raise first_refusal  # every method was refused as a client
+    # Both client authentication methods, if it comes to that, within one deadline: the
+    # caller's (a test's) or this request's own.
+    budget = current_budget() or Budget.start(conversation_budget(timeout), "http")
+    with within(budget):
+        first_refusal: TokenRefused | None = None
+        for method in auth_methods.to_try(token_url, bool(client_secret)):
+            client = TokenClient(
+                PolicySession(timeout),
+                client_id=client_id,
+                client_secret=client_secret or None,
+                token_endpoint_auth_method=method,
+                scope=scope or None,
+                token={},  # none yet; Authlib looks in it for a refresh token not given
+            )
+            try:
+                if grant_type == "refresh_token":
+                    token = client.refresh_token(token_url, refresh_token=params["refresh_token"])
+                else:
+                    token = client.fetch_token(token_url, grant_type=grant_type, **params)
+            except TokenRefused as refused:
+                if refused.error != "invalid_client":
+                    auth_methods.worked(token_url, method)  # the client was authenticated
+                    raise
+                if first_refusal is not None:
+                    raise first_refusal from None  # the answer to the documented method
+                first_refusal = refused
+                continue
+            auth_methods.worked(token_url, method)
+            return dict(token)
+        raise first_refusal  # every method was refused as a client
 
 
 def new_state() -> str:

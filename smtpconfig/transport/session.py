@@ -36,7 +36,7 @@ from ..exceptions import (
     TokenRefused,
 )
 from .clients import SessionSMTP
-from .deadline import Budget, conversation_budget, guarded
+from .deadline import Budget, conversation_budget, guarded, within
 from .network import connect, resolve
 from .scopes import missing_scopes
 from .settings import ConnectionSettings, LoginMethod, Security
@@ -137,7 +137,7 @@ def open_session(
 
     kept = False
     if settings.logs_in and settings.login_method == LoginMethod.OAUTH2:
-        settings, kept = _with_token(settings, recorder, _within(budget, timeout))
+        settings, kept = _with_token(settings, recorder, _within(budget, timeout), budget=budget)
 
     client = _connect(settings, recorder, budget, timeout)
     if not settings.logs_in:
@@ -146,7 +146,7 @@ def open_session(
         refused = _log_in_step(client, settings, recorder, may_refuse=kept)
         if refused is not None:
             settings, _kept = _with_token(
-                settings, recorder, _within(budget, timeout), refused=refused
+                settings, recorder, _within(budget, timeout), refused=refused, budget=budget
             )
             if not _still_open(client):
                 _close(client, client.sock, polite=False)
@@ -270,6 +270,7 @@ def _with_token(
     recorder: Recorder,
     wait,
     *,
+    budget: Budget | None = None,
     refused: smtplib.SMTPAuthenticationError | None = None,
 ) -> tuple[ConnectionSettings, bool]:
     """``settings`` with an access token (given, cached, or asked of the token endpoint in
@@ -289,7 +290,8 @@ def _with_token(
         token = cached_token(request)
         kept = token is not None
         if not kept:
-            token = fetch_token(request, wait)
+            with within(budget):  # the token endpoint's answer, too, within the test's time
+                token = fetch_token(request, wait)
         endpoint = urllib.parse.urlsplit(request.token_url).netloc
         missing = missing_scopes(request.scope, token.scope)
         if missing:
