@@ -29,12 +29,12 @@ RUN groupadd --system --gid 10001 mailsettings \
     && useradd --system --uid 10001 --gid mailsettings --no-create-home \
         --home-dir /app --shell /usr/sbin/nologin mailsettings
 
-# The app (smtpconfig) and what serving needs (gunicorn, WhiteNoise) and the RQ extra
-# (RQ workers, and the redis client for DJANGO_CACHE_URL), into a virtual environment.
+# The app (smtpconfig), what serving needs (gunicorn, WhiteNoise), the PostgreSQL driver and
+# the RQ extra (RQ workers, and the redis client for DJANGO_CACHE_URL), in a virtualenv.
 COPY pyproject.toml README.md /src/
 COPY smtpconfig /src/smtpconfig
 RUN python -m venv "$VIRTUAL_ENV" \
-    && pip install "/src[server,rq]" \
+    && pip install "/src[server,postgres,rq]" \
     && rm -rf /src
 
 # The host project, owned by root: the process cannot rewrite its own code.
