@@ -205,14 +205,27 @@ TEMPLATES = [
 
 DATABASES = {"default": _database(os.environ.get("DATABASE_URL"))}
 
-# A cache every gunicorn worker shares (the database's), so that the admin's test rate
-# limit counts each user once, not once per worker. `make run` creates its table.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "mailsettings_cache",
+# A cache every gunicorn worker and every host shares, so that the admin's test rate limit
+# counts each user once, not once per worker: the database's by default (`make run`
+# creates its table, `manage.py createcachetable`), or the Redis server DJANGO_CACHE_URL
+# names (redis://host:6379/1, rediss:// for TLS; needs the redis package, in `.[rq]`).
+_CACHE_URL = os.environ.get("DJANGO_CACHE_URL", "").strip()
+if not _CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "mailsettings_cache",
+        }
     }
-}
+elif urlsplit(_CACHE_URL).scheme in {"redis", "rediss", "unix"}:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _CACHE_URL,
+        }
+    }
+else:
+    raise ValueError("DJANGO_CACHE_URL must be a redis://, rediss:// or unix:// URL.")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
