@@ -46,10 +46,11 @@ COPY static ./static
 COPY locale ./locale
 COPY docker/entrypoint.sh docker/healthcheck.py /usr/local/bin/
 
-# Static files collected once, at build time (served by WhiteNoise). The key here only
-# lets the settings load for this one command (outside production mode, which would ask
-# for the real keys); it is not kept in the image, and nothing is written to var/.
+# Static files collected once, at build time (served by WhiteNoise). The keys here only
+# let this one command start (outside production mode, which would ask for the real
+# ones); they are thrown away with the step, and nothing is written to var/.
 RUN DJANGO_PRODUCTION=0 DJANGO_SECRET_KEY=collectstatic-only-not-a-secret \
+        SMTPCONFIG_ENCRYPTION_KEYS="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
         python manage.py collectstatic --noinput \
     && mkdir -p /data && chown mailsettings:mailsettings /data \
     && chmod 0755 /usr/local/bin/entrypoint.sh /usr/local/bin/healthcheck.py

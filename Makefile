@@ -8,6 +8,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 INSTALLED := $(VENV)/.installed
+# The settings read their runtime folder from here: the same folder as the Makefile's.
+export MAILSETTINGS_RUNTIME_DIR ?= $(abspath $(RUNTIME))
 
 # `make serve` runs the web server for production (README.md, "Running in production").
 .PHONY: run serve test test-postgres lint format install setup clean screenshots
@@ -21,11 +23,16 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
-# The runtime folder: encryption key (unless SMTPCONFIG_ENCRYPTION_KEYS is set), database,
-# admin account and static files. What the administrator must act on (back up the new key,
-# the admin account's password) is printed last, after the install and setup output.
+# The runtime folder: Django's secret key (unless DJANGO_SECRET_KEY is set), the encryption
+# key (unless SMTPCONFIG_ENCRYPTION_KEYS is set), database, admin account and static files.
+# With DJANGO_DEBUG off nothing starts without both keys (mailsettings/startup.py), so they
+# are made first. What the administrator must act on (back up the new key, the admin
+# account's password) is printed last, after the install and setup output.
 setup: install
 	@mkdir -p $(RUNTIME)
+	@if [ -z "$${DJANGO_SECRET_KEY}" ] && [ ! -s $(RUNTIME)/secret_key ]; then \
+		umask 077; $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" \
+		> $(RUNTIME)/secret_key; fi
 	@set -e; key_note=""; \
 	if [ -z "$${SMTPCONFIG_ENCRYPTION_KEYS+set}" ]; then \
 		key_note="$$($(BIN)/python manage.py smtp_generate_key --file $(RUNTIME)/encryption.key)"; fi; \

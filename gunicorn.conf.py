@@ -23,9 +23,10 @@ if str(ROOT) not in sys.path:  # gunicorn reads this file before it adds its own
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mailsettings.settings")
 
-from django.conf import settings  # noqa: E402
+from mailsettings.startup import require_keys  # noqa: E402
 
-settings.SECRET_KEY  # noqa: B018 - loads the settings: a production start without keys stops here
+# A start without its keys stops here, in the master, with one line saying what to set.
+require_keys()
 
 from smtpconfig.limits import longest_request_seconds  # noqa: E402
 

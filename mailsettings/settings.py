@@ -2,20 +2,21 @@
 
 Everything that differs between machines comes from the environment (README.md,
 "Configuration (environment variables)", lists every variable). What a first run
-needs (the database, the Django secret key) lives in the ignored runtime folder
-``var/``. The SMTP password encryption key is read from
-``SMTPCONFIG_ENCRYPTION_KEYS`` or, when that variable is unset, from
-``var/encryption.key``, which ``make run`` creates once.
+needs (the database, the Django secret key, the SMTP password encryption key)
+lives in the ignored runtime folder ``var/`` unless ``DJANGO_SECRET_KEY`` and
+``SMTPCONFIG_ENCRYPTION_KEYS`` are set.
 
-With ``DJANGO_PRODUCTION`` on (``make serve``), nothing is made or read under
-``var/`` for the keys: a missing ``DJANGO_SECRET_KEY`` or
-``SMTPCONFIG_ENCRYPTION_KEYS`` stops the process with one line saying what to set,
-and HTTPS is assumed (secure cookies, redirect to https://, HSTS).
+With ``DJANGO_DEBUG`` off, a process that would run without either key stops
+with one line saying what to set (mailsettings/startup.py, called by every entry
+point); ``make setup`` writes both into ``var/``. With ``DJANGO_PRODUCTION`` on
+(``make serve``), nothing is made or read under ``var/`` for the keys: both come
+from the environment, and HTTPS is assumed (secure cookies, redirect to https://,
+HSTS). Only a development start (``DJANGO_DEBUG`` on) makes ``var/secret_key``
+itself.
 """
 
 import os
 import secrets
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -35,44 +36,20 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
-def _refuse_to_start(problem: str) -> None:
-    """One line on stderr and a non-zero exit: a production process that would run without
-    its keys (or with the debug page) must not start, and a traceback would hide the line."""
-    sys.stderr.write(f"mailsettings: {problem}\n")
-    raise SystemExit(2)
-
-
 # Production: keys from the environment only, HTTPS assumed (see the module's docstring).
 PRODUCTION = _env_flag("DJANGO_PRODUCTION")
-
-
-def _check_production_environment() -> None:
-    missing = [
-        name
-        for name in ("DJANGO_SECRET_KEY", "SMTPCONFIG_ENCRYPTION_KEYS")
-        if not os.environ.get(name, "").strip()
-    ]
-    if missing:
-        _refuse_to_start(
-            f"DJANGO_PRODUCTION is on: set {' and '.join(missing)} in the environment "
-            '(README.md, "Running in production", says how to make them).'
-        )
-    if _env_flag("DJANGO_DEBUG"):
-        _refuse_to_start(
-            "DJANGO_PRODUCTION is on: unset DJANGO_DEBUG (its error page shows the settings)."
-        )
-
-
-if PRODUCTION:
-    _check_production_environment()
+DEBUG = _env_flag("DJANGO_DEBUG")
 
 
 def _secret_key() -> str:
-    """DJANGO_SECRET_KEY, or a random key made once into var/secret_key."""
-    if os.environ.get("DJANGO_SECRET_KEY"):
+    """DJANGO_SECRET_KEY, else var/secret_key (``make setup`` writes it). Only a development
+    start (DEBUG on) makes the file itself; '' when there is none."""
+    if os.environ.get("DJANGO_SECRET_KEY", "").strip():
         return os.environ["DJANGO_SECRET_KEY"]
+    if PRODUCTION:
+        return ""
     path = RUNTIME_DIR / "secret_key"
-    if not path.exists():
+    if not path.exists() and DEBUG:
         RUNTIME_DIR.mkdir(parents=True, exist_ok=True)
         try:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -81,15 +58,57 @@ def _secret_key() -> str:
         else:
             with os.fdopen(descriptor, "w") as key_file:
                 key_file.write(secrets.token_urlsafe(50))
-    return path.read_text().strip()
+    return path.read_text().strip() if path.exists() else ""
 
 
 def _encryption_keys() -> str:
-    """smtpconfig's keys: the environment variable if set (even empty), else var/encryption.key."""
-    if "SMTPCONFIG_ENCRYPTION_KEYS" in os.environ:
-        return os.environ["SMTPCONFIG_ENCRYPTION_KEYS"]
+    """smtpconfig's keys: the environment variable if set (even empty), else (not in
+    production) var/encryption.key, which ``make setup`` writes; '' when there is none."""
+    if "SMTPCONFIG_ENCRYPTION_KEYS" in os.environ or PRODUCTION:
+        return os.environ.get("SMTPCONFIG_ENCRYPTION_KEYS", "")
     path = RUNTIME_DIR / "encryption.key"
     return path.read_text().strip() if path.exists() else ""
+
+
+def _startup_problem(secret_key: str, encryption_keys: str) -> str:
+    """Why this process must not serve or work, in one line saying what to set ('' if fine).
+
+    Read by mailsettings.startup.require_keys() in every entry point (manage.py, the WSGI
+    and ASGI applications, gunicorn.conf.py), not here: the commands that make the keys
+    must load these settings without them. With DEBUG on (development) nothing is required.
+    """
+    missing = [
+        name
+        for name, value in (
+            ("DJANGO_SECRET_KEY", secret_key),
+            ("SMTPCONFIG_ENCRYPTION_KEYS", encryption_keys.strip()),
+        )
+        if not value
+    ]
+    if PRODUCTION:
+        if missing:
+            return (
+                f"DJANGO_PRODUCTION is on: set {' and '.join(missing)} in the environment "
+                '(README.md, "Running in production", says how to make them).'
+            )
+        if DEBUG:
+            return (
+                "DJANGO_PRODUCTION is on: unset DJANGO_DEBUG (its error page shows the settings)."
+            )
+        return ""
+    if DEBUG or not missing:
+        return ""
+    where = {
+        "DJANGO_SECRET_KEY": f"DJANGO_SECRET_KEY (or write it to {RUNTIME_DIR / 'secret_key'})",
+        "SMTPCONFIG_ENCRYPTION_KEYS": (
+            "SMTPCONFIG_ENCRYPTION_KEYS (or run `python manage.py smtp_generate_key "
+            f"--file {RUNTIME_DIR / 'encryption.key'}`)"
+        ),
+    }
+    return (
+        f"DJANGO_DEBUG is off: set {' and '.join(where[name] for name in missing)}; "
+        "`make setup` makes both for a development machine."
+    )
 
 
 # SQLite for a web server with several workers: write-ahead logging (readers never wait
@@ -125,10 +144,12 @@ def _database(url: str | None) -> dict:
     raise ValueError(f"DATABASE_URL scheme {parts.scheme!r} is not supported (postgres, sqlite).")
 
 
-DEBUG = _env_flag("DJANGO_DEBUG")
 # Error reports (the debug page, mails to ADMINS) hide secrets also with DEBUG on.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "smtpconfig.error_reports.SecretSafeExceptionReporterFilter"
 SECRET_KEY = _secret_key()
+_ENCRYPTION_KEYS = _encryption_keys()
+#: What is missing for a start (one line; '' when nothing): mailsettings.startup reads it.
+MAILSETTINGS_STARTUP_PROBLEM = _startup_problem(SECRET_KEY, _ENCRYPTION_KEYS)
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 CSRF_TRUSTED_ORIGINS = [
     origin for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if origin
@@ -276,7 +297,7 @@ else:
 
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 SMTPCONFIG = {
-    "ENCRYPTION_KEYS": _encryption_keys(),
+    "ENCRYPTION_KEYS": _ENCRYPTION_KEYS,
     # Nameservers for "Detect settings" and the sender-domain checks ("IP", "IP:port"),
     # comma-separated; unset: the system's resolver.
     "DNS_NAMESERVERS": [

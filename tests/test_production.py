@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -131,12 +132,70 @@ def test_gunicorn_with_its_configuration_refuses_a_production_start_without_keys
     assert "Booting worker" not in done.stderr
 
 
-def test_without_production_the_keys_are_still_made_under_var(tmp_path):
-    """`make run` keeps working: the secret key is made once in the runtime folder (and the
-    encryption key read from there, where `make run` writes it)."""
+@pytest.mark.parametrize(
+    "present, named",
+    [
+        ({"SMTPCONFIG_ENCRYPTION_KEYS": ENCRYPTION_KEY}, ["DJANGO_SECRET_KEY"]),
+        ({"DJANGO_SECRET_KEY": SECRET_KEY}, ["SMTPCONFIG_ENCRYPTION_KEYS"]),
+        ({}, ["DJANGO_SECRET_KEY", "SMTPCONFIG_ENCRYPTION_KEYS"]),
+    ],
+)
+@pytest.mark.parametrize(
+    "command",
+    [["manage.py", "check"], ["manage.py", "migrate"], ["manage.py", "db_worker"]],
+    ids=["check", "migrate", "db_worker"],
+)
+def test_with_debug_off_a_start_without_a_key_stops_with_one_line(
+    tmp_path, present, named, command
+):
+    """Not only in production: DEBUG off and a key neither in the environment nor in the
+    runtime folder is one line saying what to set, and no key is invented."""
+    done = run([sys.executable, *command], environment(tmp_path, **present))
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("mailsettings: DJANGO_DEBUG is off: set ")
+    for name in named:
+        assert name in lines[0]
+    assert ("DJANGO_SECRET_KEY" in lines[0]) == ("DJANGO_SECRET_KEY" in named)
+    assert "smtp_generate_key" in lines[0] or "SMTPCONFIG_ENCRYPTION_KEYS" not in named
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_the_wsgi_application_without_a_key_stops_with_one_line(tmp_path):
+    """gunicorn without our configuration file imports mailsettings.wsgi in each worker."""
+    code = "import mailsettings.wsgi"
+    env = environment(tmp_path, DJANGO_SECRET_KEY=SECRET_KEY)
+    done = run([sys.executable, "-c", code], env)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "mailsettings: DJANGO_DEBUG is off: set SMTPCONFIG_ENCRYPTION_KEYS (or run "
+        "`python manage.py smtp_generate_key --file "
+        f"{tmp_path / 'encryption.key'}`); `make setup` makes both for a development machine."
+    ]
+
+
+@pytest.mark.parametrize("production", ["0", "1"])
+def test_the_key_is_made_without_keys_even_in_production(tmp_path, production):
+    """The command that makes the encryption key runs before there is one."""
+    env = environment(tmp_path, DJANGO_PRODUCTION=production)
+    done = run([sys.executable, "manage.py", "smtp_generate_key"], env)
+    assert done.returncode == 0, done.stderr
+    Fernet(done.stdout.split()[0])  # a usable key
+
+
+def test_the_keys_in_the_runtime_folder_are_enough_without_production(tmp_path):
+    """`make run`: `make setup` writes both keys under var/, and every command starts."""
     (tmp_path / "encryption.key").write_text(ENCRYPTION_KEY)
+    (tmp_path / "secret_key").write_text(SECRET_KEY)
     done = run([sys.executable, "manage.py", "check"], environment(tmp_path))
     assert done.returncode == 0, done.stderr
+
+
+def test_in_development_the_secret_key_is_made_under_var(tmp_path):
+    """DEBUG on (a developer's machine): nothing is required, and the secret key is made."""
+    done = run([sys.executable, "manage.py", "check"], environment(tmp_path, DJANGO_DEBUG="1"))
+    assert "mailsettings:" not in done.stderr
     assert (tmp_path / "secret_key").exists()
 
 
@@ -152,7 +211,9 @@ def gunicorn_timeout(env: dict) -> int:
 def test_gunicorns_timeout_follows_the_longest_conversation(tmp_path):
     """Raising MAX_CONVERSATION_SECONDS raises the request timeout by as much, past the
     longest test."""
-    env = environment(tmp_path, DJANGO_SECRET_KEY=SECRET_KEY, SMTPCONFIG_ENCRYPTION_KEYS="")
+    env = environment(
+        tmp_path, DJANGO_SECRET_KEY=SECRET_KEY, SMTPCONFIG_ENCRYPTION_KEYS=ENCRYPTION_KEY
+    )
     default = gunicorn_timeout(env)
     longer = gunicorn_timeout({**env, "SMTPCONFIG_MAX_CONVERSATION_SECONDS": "100"})
     assert default > 25  # the default cap: no test outlasts the request
