@@ -221,3 +221,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "timed"}},
     "loggers": {"smtpconfig": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# The health checks (/healthz, /readyz) answer over plain HTTP too: a load balancer probes
+# the application's own port, which SECURE_SSL_REDIRECT would send to https://.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
