@@ -68,6 +68,15 @@ __all__ = ["DeliveryFailed", "EmailBackend", "OutboxUnavailable", "QueuedEmailBa
 logger = logging.getLogger("smtpconfig")
 
 
+# How the ``send`` log line says each outcome.
+_OUTCOME_WORDS = {
+    DeliveryOutcome.SENT: "sent",
+    DeliveryOutcome.FAILED_OVER: "sent after failover",
+    DeliveryOutcome.FAILED: "failed",
+    DeliveryOutcome.DEFERRED: "deferred (tried again later)",
+    DeliveryOutcome.UNKNOWN: "perhaps sent (the connection broke after the body went out)",
+}
+
 # The fallback warning is logged at most once a minute per process.
 _FALLBACK_WARNING_INTERVAL = 60.0
 _last_fallback_warning = 0.0
@@ -386,11 +395,12 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
         name = target.name if target is not None else ""
         server = target.server if target is not None else ""
         step = "" if sent or not attempts else str(attempts[-1].step)
+        words = _OUTCOME_WORDS.get(outcome, str(outcome))
         if sent:
-            text, args = "Message %s through SMTP profile “%s” (%s).", (outcome, name, server)
+            text, args = "Message %s through SMTP profile “%s” (%s).", (words, name, server)
         else:
             text = "Message %s: last tried SMTP profile “%s” (%s) at step “%s”."
-            args = (outcome, name, server, step)
+            args = (words, name, server, step)
         log_event(
             logging.INFO if sent else logging.WARNING,
             "send",
