@@ -117,7 +117,10 @@ def domains(addresses: Iterable[str]) -> list[str]:
     sorted; an address without one is left out."""
     found = set()
     for address in addresses:
-        domain = parseaddr(address)[1].rpartition("@")[2].strip().lower().rstrip(".")
-        if domain:
+        # A bare address (the usual case) needs no parsing.
+        bare = address if "<" not in address and "," not in address else parseaddr(address)[1]
+        _local, at, domain = bare.rpartition("@")
+        domain = domain.strip().lower().rstrip(".")
+        if at and domain:
             found.add(domain)
     return sorted(found)

@@ -18,8 +18,10 @@ Nothing a server says can start a second line or add a field. Set one with
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +32,9 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "taskName",
 }
 _PLAIN = (str, int, float, bool, type(None))
+# key=value: a key keeps letters, digits and _.-; a value without these needs no quotes.
+_KEY_UNSAFE = re.compile(r"[^\w.-]")
+_BARE = re.compile(r'[^ "=\\]+')
 # Characters that end a line for some reader (str.splitlines() splits on each) and that
 # json.dumps(ensure_ascii=False) leaves as they are.
 _JSON_LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -105,8 +110,9 @@ class KeyValueFormatter(_StructuredFormatter):
         )
 
 
+@functools.lru_cache(maxsize=256)
 def _key(name: str) -> str:
-    return "".join(char for char in name if char.isalnum() or char in "_.-") or "_"
+    return _KEY_UNSAFE.sub("", name) or "_"
 
 
 def _value(value: Any) -> str:
@@ -115,7 +121,7 @@ def _value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
-    if text and text.isprintable() and not any(char in text for char in ' "=\\'):
+    if _BARE.fullmatch(text) and text.isprintable():
         return text
     # Backslashes and quotes first, so that the escapes of control characters stay single.
     return '"' + escape_controls(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
