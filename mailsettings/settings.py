@@ -317,13 +317,28 @@ if os.environ.get("SMTPCONFIG_MAX_CONVERSATION_SECONDS"):
         os.environ["SMTPCONFIG_MAX_CONVERSATION_SECONDS"]
     )
 
+# Log lines on stdout, one per line whatever a mail server replies, in the format
+# DJANGO_LOG_FORMAT names: "text" (the default: time, level, logger, message), "json" (one
+# object per line) or "keyvalue" (logfmt). JSON and key=value carry smtpconfig's event
+# fields (event, profile, step, outcome, duration_ms, ...; README, "Health checks and logs").
+LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "text").strip().lower()
+_LOG_FORMATTERS = {
+    "text": "smtpconfig.log_format.TextFormatter",
+    "json": "smtpconfig.log_format.JSONFormatter",
+    "keyvalue": "smtpconfig.log_format.KeyValueFormatter",
+}
+if LOG_FORMAT not in _LOG_FORMATTERS:
+    raise ValueError(f"DJANGO_LOG_FORMAT {LOG_FORMAT!r} is not supported (text, json, keyvalue).")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # With the time: a failover line in the console says when it happened.
-    "formatters": {
-        "timed": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"},
+    "formatters": {"chosen": {"()": _LOG_FORMATTERS[LOG_FORMAT]}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "chosen",
+        }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "timed"}},
     "loggers": {"smtpconfig": {"handlers": ["console"], "level": "INFO"}},
 }

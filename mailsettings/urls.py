@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
@@ -43,5 +43,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("admin/", admin.site.urls),
+    # /healthz and /readyz for load balancers and monitoring (docs/deploy.md).
+    path("", include("smtpconfig.health.urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]

@@ -57,6 +57,7 @@ from .delivery.message import deliver, sender_for
 from .delivery.profiles import ResolvedProfile, enabled_profiles, named_profile
 from .delivery.targets import ProfileTargetsMixin, choose_chain
 from .exceptions import SecretUnreadable, SMTPProtocolError
+from .log_events import log_event
 from .models import DeliveryOutcome
 from .outbox.store import OutboxUnavailable, enqueue
 from .transport.session import open_session
@@ -66,6 +67,15 @@ __all__ = ["DeliveryFailed", "EmailBackend", "OutboxUnavailable", "QueuedEmailBa
 
 logger = logging.getLogger("smtpconfig")
 
+
+# How the ``send`` log line says each outcome.
+_OUTCOME_WORDS = {
+    DeliveryOutcome.SENT: "sent",
+    DeliveryOutcome.FAILED_OVER: "sent after failover",
+    DeliveryOutcome.FAILED: "failed",
+    DeliveryOutcome.DEFERRED: "deferred (tried again later)",
+    DeliveryOutcome.UNKNOWN: "perhaps sent (the connection broke after the body went out)",
+}
 
 # The fallback warning is logged at most once a minute per process.
 _FALLBACK_WARNING_INTERVAL = 60.0
@@ -329,9 +339,11 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
                 if not self._still_usable():
                     self._discard_connection()
                 return self._fail(email_message, attempts, started, exc, target)
+            outcome = DeliveryOutcome.FAILED_OVER if attempts else DeliveryOutcome.SENT
+            self._log_event(email_message, outcome, target, attempts, started, message_id)
             self._log(
                 email_message,
-                outcome=DeliveryOutcome.FAILED_OVER if attempts else DeliveryOutcome.SENT,
+                outcome=outcome,
                 profile_pk=target.pk,
                 profile_name=target.name if target.pk is not None else "",
                 tried=[attempt.as_dict() for attempt in attempts],
@@ -373,7 +385,48 @@ class EmailBackend(ProfileTargetsMixin, smtp.EmailBackend):
         report_failure(type(self), email_message, attempts)
         return self._raise_or_return(attempts, last_error, False)
 
+    #: The ``via`` of this sender's log events.
+    log_via = "backend"
+
+    def _log_event(self, email_message, outcome, target, attempts, started, message_id) -> None:
+        """The ``send`` log line of a message's outcome (see :mod:`smtpconfig.log_events`):
+        which profile, which step failed, how long; the recipients only counted."""
+        sent = outcome in (DeliveryOutcome.SENT, DeliveryOutcome.FAILED_OVER)
+        name = target.name if target is not None else ""
+        server = target.server if target is not None else ""
+        step = "" if sent or not attempts else str(attempts[-1].step)
+        words = _OUTCOME_WORDS.get(outcome, str(outcome))
+        if sent:
+            text, args = "Message %s through SMTP profile “%s” (%s).", (words, name, server)
+        else:
+            text = "Message %s: last tried SMTP profile “%s” (%s) at step “%s”."
+            args = (words, name, server, step)
+        log_event(
+            logging.INFO if sent else logging.WARNING,
+            "send",
+            text,
+            *args,
+            profile=name,
+            profile_pk=target.pk if target is not None else None,
+            server=server,
+            step=step,
+            outcome=str(outcome),
+            duration=time.perf_counter() - started,
+            message_id=message_id or None,
+            attempts=len(attempts),
+            recipients=email_message.recipients(),
+            via=self.log_via,
+        )
+
     def _log_failure(self, email_message, attempts, started, last_tried, outcome) -> None:
+        self._log_event(
+            email_message,
+            outcome,
+            last_tried,
+            attempts,
+            started,
+            _message_id_header(email_message),
+        )
         # The row names the last profile tried and the sender it was given, as a sent
         # message's row names the profile used: not a blank profile and DEFAULT_FROM_EMAIL.
         self._log(

@@ -74,6 +74,12 @@ def _fernet() -> MultiFernet:
     return _fernet_for(keys)
 
 
+def load_keys() -> None:
+    """Load the configured keys, or raise :class:`EncryptionKeyMissing` (none) or
+    :class:`InvalidEncryptionKey` (one is not a Fernet key, named by its position)."""
+    _fernet()
+
+
 @sensitive_variables("plaintext")
 def encrypt(plaintext: str) -> str:
     """Encrypt ``plaintext`` with the first configured key; return the token as text."""

@@ -18,6 +18,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from .diagnosis import Diagnosis
 from .exceptions import SMTPConfigImproperlyConfigured
+from .log_events import log_event
 from .models import Security, SMTPProfile
 from .probe import ProbeReport, run_probe
 from .transport.settings import ConnectionSettings, strip_brackets
@@ -44,9 +45,35 @@ def suggestion_label(diagnosis: Diagnosis) -> str:
     return str(diagnosis.suggestion)
 
 
-def run_test(settings: ConnectionSettings, recipient: str, *, send: bool = True) -> ProbeReport:
-    """Probe ``settings`` (a profile's, saved or not) and return the report."""
-    return run_probe(settings, recipient, send=send)
+def run_test(
+    settings: ConnectionSettings,
+    recipient: str,
+    *,
+    send: bool = True,
+    profile_pk: int | None = None,
+) -> ProbeReport:
+    """Probe ``settings`` (a profile's, saved or not: ``profile_pk`` None) and return the
+    report; the outcome is logged as a ``test`` event (:mod:`smtpconfig.log_events`)."""
+    report = run_probe(settings, recipient, send=send)
+    failed = report.failed_step
+    log_event(
+        logging.INFO if report.ok else logging.WARNING,
+        "test",
+        "%s of SMTP profile “%s” (%s): %s.",
+        "Test email" if send else "Connection check",
+        settings.profile_name,
+        settings.server,
+        "ok" if report.ok else f"failed at step “{failed.name}”" if failed else "failed",
+        profile=settings.profile_name,
+        profile_pk=profile_pk,
+        server=settings.server,
+        step=failed.name if failed else "",
+        outcome="ok" if report.ok else "failed",
+        duration=report.duration,
+        recipients=[recipient] if send else None,
+        kind="send_test" if send else "connection_check",
+    )
+    return report
 
 
 @sensitive_variables("settings", "values")

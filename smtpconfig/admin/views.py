@@ -196,7 +196,12 @@ class ProfileTestView(ProfilePageView):
             settings = form.connection_settings()
         except SMTPConfigImproperlyConfigured as exc:
             return None, str(exc), ""
-        report = run_test(settings, recipient, send=SEND_TEST in request.POST)
+        report = run_test(
+            settings,
+            recipient,
+            send=SEND_TEST in request.POST,
+            profile_pk=getattr(form.instance, "pk", None),
+        )
         return report, None, settings_digest(settings)
 
     def record(self, request, object_id, obj, form, report, digest) -> bool:

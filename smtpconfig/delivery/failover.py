@@ -18,10 +18,9 @@ from django.utils.translation import gettext as _
 from .. import signals
 from ..diagnosis import diagnose
 from ..exceptions import SecretUnreadable, SMTPProtocolError
+from ..log_events import log_event
 from ..transport.steps import Step, StepFailed, describe_error
 from .profiles import ResolvedProfile
-
-logger = logging.getLogger("smtpconfig")
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,8 @@ class Attempt:
     step: str
     error: str
     configuration: bool = False
+    #: The profile's primary key (None: Django's EMAIL_* settings); not in the log's rows.
+    profile_pk: int | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -61,10 +62,17 @@ def attempt_for(profile: ResolvedProfile, failure: StepFailed, recipient: str = 
     """The attempt ``failure`` made of ``profile``, in the diagnosis's words."""
     error = failure.error
     if isinstance(error, SecretUnreadable):
-        return Attempt(profile.name, profile.server, Step.AUTH, str(error), configuration=True)
+        return Attempt(
+            profile.name,
+            profile.server,
+            Step.AUTH,
+            str(error),
+            configuration=True,
+            profile_pk=profile.pk,
+        )
     diagnosis = diagnose(failure.step, error, profile.settings, recipient=recipient)
     problem = diagnosis.problem if diagnosis else describe_error(error)
-    return Attempt(profile.name, profile.server, failure.step.value, problem)
+    return Attempt(profile.name, profile.server, failure.step.value, problem, profile_pk=profile.pk)
 
 
 def announce_failover(
@@ -74,13 +82,23 @@ def announce_failover(
     if next_profile is None:
         return
     # The error comes last: it is a sentence of its own (it ends with a full stop).
-    logger.warning(
+    log_event(
+        logging.WARNING,
+        "failover",
         "SMTP profile “%s” (%s) failed at step “%s”; trying “%s” next. Reason: %s",
         attempt.profile,
         attempt.server,
         attempt.step,
         next_profile.name,
         attempt.error,
+        profile=attempt.profile,
+        profile_pk=attempt.profile_pk,
+        server=attempt.server,
+        step=str(attempt.step),
+        outcome="failed_over",
+        next_profile=next_profile.name,
+        next_profile_pk=next_profile.pk,
+        recipients=message.recipients() if message is not None else None,
     )
     signals.failover.send(
         sender=sender,
@@ -96,7 +114,20 @@ def announce_failover(
 def report_failure(sender: type, message, attempts: list[Attempt]) -> None:
     """Log and signal that no profile could send ``message`` (None: open() failed)."""
     story = "; ".join(str(attempt) for attempt in attempts)
-    logger.error("SMTP delivery failed: %s", story or "no profile could be tried")
+    last = attempts[-1] if attempts else None
+    log_event(
+        logging.ERROR,
+        "delivery_failed",
+        "SMTP delivery failed: %s",
+        story or "no profile could be tried",
+        profile=last.profile if last else None,
+        profile_pk=last.profile_pk if last else None,
+        server=last.server if last else None,
+        step=str(last.step) if last else None,
+        outcome="failed",
+        attempts=len(attempts),
+        recipients=message.recipients() if message is not None else None,
+    )
     signals.delivery_failed.send(
         sender=sender,
         message=message,

@@ -24,6 +24,7 @@ from ..conf import get_setting
 from ..delivery.failover import report_failure
 from ..delivery.profiles import enabled_profiles
 from ..exceptions import ProfileNotFound, SecretUnreadable
+from ..log_events import log_event
 from ..models import DeliveryOutcome, OutboxMessage, OutboxState
 from ..transport.steps import describe_error
 from . import alerts
@@ -94,6 +95,8 @@ class Summary:
 class OutboxSender(EmailBackend):
     """The backend's send sequence (failover, the delivery log, the diagnosis), reporting
     each message's outcome as a :class:`Result` instead of raising."""
+
+    log_via = "outbox"
 
     def __init__(self, requested_profile: str, failover: bool | None):
         super().__init__(profile=requested_profile or None, failover=failover)
@@ -255,6 +258,18 @@ def _send_route(
                 result.state = OutboxState.FAILED
             recorder.finish(row, _result_fields(row, result, summary), [])
             summary.count(result.state)
+            log_event(
+                logging.WARNING,
+                "send",
+                "Queued message %s %s: its SMTP profile cannot be used.",
+                row.pk,
+                result.state,
+                profile=row.requested_profile or None,
+                step=result.step,
+                outcome=str(result.state),
+                message_id=row.message_id or None,
+                via=OutboxSender.log_via,
+            )
             if result.state == OutboxState.FAILED:
                 ended.append((row, result))
         _alert(recorder, ended)
@@ -324,10 +339,23 @@ def _send_one(sender: OutboxSender, row: OutboxMessage, recorder: BatchRecorder)
     try:
         return sender.send(email_message)
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the batch
-        logger.exception("Could not send queued message %s.", row.pk)
         payload_sent = bool(getattr(sender.connection, "payload_sent", False))
-        sender._discard_connection()
         state = OutboxState.UNKNOWN if payload_sent else OutboxState.FAILED
+        target = sender._connected_to
+        log_event(
+            logging.ERROR,
+            "send",
+            "Could not send queued message %s.",
+            row.pk,
+            profile=target.name if target is not None else None,
+            profile_pk=target.pk if target is not None else None,
+            step="data",
+            outcome=str(state),
+            message_id=row.message_id or None,
+            via=OutboxSender.log_via,
+            exc_info=True,
+        )
+        sender._discard_connection()
         return Result(state, step="data", error=describe_error(exc))
 
 

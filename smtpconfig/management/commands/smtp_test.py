@@ -80,7 +80,7 @@ class Command(BaseCommand):
                     "to": recipient,
                 }
             )
-        report = run_test(settings, recipient, send=not no_send)
+        report = run_test(settings, recipient, send=not no_send, profile_pk=profile_obj.pk)
         recorded = record_outcome(profile_obj, report)
 
         if json:
