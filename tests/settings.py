@@ -24,6 +24,9 @@ def _free_udp_port() -> int:
 # Tests never ask the machine's resolver: every look-up goes to a DNS server on 127.0.0.1
 # that conftest.py starts for the session (it knows no names unless a test says so).
 TEST_DNS_ADDRESS = f"127.0.0.1:{_free_udp_port()}"
+# Both keys are the tests' own (the secret key set above, the encryption key here), so a
+# test's subprocess (manage.py, gunicorn) starts whatever the host settings found missing.
+MAILSETTINGS_STARTUP_PROBLEM = ""
 SMTPCONFIG = {
     "ENCRYPTION_KEYS": [TEST_ENCRYPTION_KEY],
     "DNS_NAMESERVERS": [TEST_DNS_ADDRESS],
