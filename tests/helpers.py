@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from django.contrib.auth.models import Permission, User
@@ -180,3 +181,30 @@ def run_ready_tasks(limit: int = 100) -> int:
         result.set_successful(None)
         ran += 1
     return ran
+
+
+def wait_until(condition, seconds: float, what: str):
+    """Wait for ``condition()`` to be true and return it (a bound, not a timing); fail
+    naming ``what`` once ``seconds`` have passed."""
+    import pytest
+
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.1)
+
+
+def stop_process(process: subprocess.Popen) -> str:
+    """Stop ``process`` (SIGTERM, then SIGKILL after 10 s) and return what it printed."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    output, _ = process.communicate(timeout=10)
+    return output or ""

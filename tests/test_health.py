@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from smtpconfig import crypto
 from smtpconfig.models import OutboxMessage, SMTPProfile
-from tests.helpers import PASSWORD, USER, database_url
+from tests.helpers import PASSWORD, USER, database_url, stop_process
 from tests.smtpd import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,17 +260,6 @@ def _get(port: int, path: str) -> tuple[int, str]:
             time.sleep(0.1)
 
 
-def _stop(process: subprocess.Popen) -> str:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    output, _ = process.communicate(timeout=10)
-    return output or ""
-
-
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_answers_ready_then_503_naming_an_unreachable_database(make_profile):
     make_profile(port=2525, username=USER, password=PASSWORD)
@@ -278,7 +267,7 @@ def test_gunicorn_answers_ready_then_503_naming_an_unreachable_database(make_pro
     try:
         status, body = _get(port, "/readyz")
     finally:
-        output = _stop(process)
+        output = stop_process(process)
     assert status == 200, body + output
     _secrets_absent(body)
 
@@ -288,7 +277,7 @@ def test_gunicorn_answers_ready_then_503_naming_an_unreachable_database(make_pro
         health = _get(port, "/healthz")
         status, body = _get(port, "/readyz")
     finally:
-        output = _stop(process)
+        output = stop_process(process)
     assert health == (200, '{"status": "ok"}'), output
     assert status == 503, body + output
     data = json.loads(body)

@@ -20,7 +20,7 @@ from django.db import connection
 
 from smtpconfig.models import OutboxMessage
 from smtpconfig.outbox.sweep import sweep
-from tests.helpers import database_url
+from tests.helpers import database_url, stop_process
 from tests.smtpd import RecordingHandler, free_port, running_smtp_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,17 +69,6 @@ def _worker(*arguments: str, **options) -> subprocess.Popen:
     )
 
 
-def _stop(process: subprocess.Popen) -> str:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    output, _ = process.communicate(timeout=10)
-    return output or ""
-
-
 def _wait_for(condition, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -107,7 +96,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(queued,
             worker.send_signal(signal.SIGKILL)
             worker.wait(10)
         finally:
-            _stop(worker)
+            stop_process(worker)
         sent_before_kill = len(server.messages)
         assert sent_before_kill < 20, "the worker finished before it was killed"
 
@@ -118,7 +107,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(queued,
         try:
             assert finisher.wait(60) == 0
         finally:
-            output = _stop(finisher)
+            output = stop_process(finisher)
 
         states = Counter(OutboxMessage.objects.values_list("state", flat=True))
         received = _received_ids(server)
@@ -141,7 +130,7 @@ def test_two_workers_on_one_outbox_send_each_message_once(queued, make_profile):
             for worker in workers:
                 worker.wait(90)
         finally:
-            outputs = [_stop(worker) for worker in workers]
+            outputs = [stop_process(worker) for worker in workers]
         received = _received_ids(server)
     assert len(received) == 40, outputs
     assert set(received.values()) == {1}, "a message was sent twice"

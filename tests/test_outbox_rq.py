@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from contextlib import contextmanager
 from datetime import timedelta
@@ -24,7 +23,7 @@ import pytest
 
 from smtpconfig.models import OutboxMessage, OutboxState, Security, SMTPProfile
 
-from .helpers import database_url
+from .helpers import database_url, wait_until
 from .smtpd import free_port, running_smtp_server
 
 redis = pytest.importorskip("redis", reason="the rq extra is not installed (pip install .[rq])")
@@ -48,18 +47,6 @@ pytestmark = [
         reason="no Redis on 127.0.0.1:6379 (.ci/run starts one; start redis-server to run these)",
     ),
 ]
-
-
-def _until(condition, seconds: float, what: str):
-    """Wait for ``condition()`` to be true (a bound, not a timing); fail naming ``what``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.1)
 
 
 _CLAIM_KEY = "smtpconfig-tests:claimed-by"
@@ -185,7 +172,7 @@ def _redis_server(port: int, directory: Path):
         stderr=subprocess.DEVNULL,
     )
     try:
-        _until(lambda: _redis_answers(f"redis://127.0.0.1:{port}/0"), 10, "Redis to start")
+        wait_until(lambda: _redis_answers(f"redis://127.0.0.1:{port}/0"), 10, "Redis to start")
         yield process
     finally:
         process.send_signal(signal.SIGTERM)
@@ -236,9 +223,9 @@ def test_two_rq_workers_deliver_every_message_exactly_once(redis_url, tmp_path):
         _profile(server.port)
         env = _environment(redis_url)
         with _workers(env, 2, tmp_path):
-            _until(lambda: _registered_workers(redis_url) == 2, 60, "both workers to start")
+            wait_until(lambda: _registered_workers(redis_url) == 2, 60, "both workers to start")
             _send(env, 40)
-            _until(_all_sent(40), 120, "the 40 messages to be sent")
+            wait_until(_all_sent(40), 120, "the 40 messages to be sent")
         received = _message_ids(server)
     # Each message was sent by one drain: what the drains report adds up (which worker sent
     # how many is up to who is free first, so it is not asserted).
@@ -299,9 +286,9 @@ def test_a_deferred_retry_runs_from_rqs_scheduler(redis_url, tmp_path):
     env = _environment(redis_url, SMTPCONFIG_OUTBOX_RETRY_DELAY="3")
     client = redis.Redis.from_url(redis_url)
     with _workers(env, 1, tmp_path):
-        _until(lambda: _registered_workers(redis_url) == 1, 60, "the worker to start")
+        wait_until(lambda: _registered_workers(redis_url) == 1, 60, "the worker to start")
         _send(env, 1)
-        _until(
+        wait_until(
             lambda: OutboxMessage.objects.filter(state=OutboxState.DEFERRED).exists(),
             60,
             "the first attempt to fail",
@@ -309,7 +296,7 @@ def test_a_deferred_retry_runs_from_rqs_scheduler(redis_url, tmp_path):
         # The retry waits in RQ's scheduled registry, not in the queue.
         assert client.zcard("rq:scheduled:default") == 1
         with running_smtp_server(port=smtp_port) as server:
-            _until(_all_sent(1), 60, "the retry to send the message")
+            wait_until(_all_sent(1), 60, "the retry to send the message")
             received = _message_ids(server)
     row = OutboxMessage.objects.get()
     assert row.attempts == 2

@@ -43,7 +43,7 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
-from .helpers import form_data
+from .helpers import form_data, wait_until
 from .smtpd import free_port, running_smtp_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,18 +67,6 @@ pytestmark = pytest.mark.skipif(
     not _postgres_answers(),
     reason="no PostgreSQL at 127.0.0.1:5432 (user postgres, trust): .ci/run starts one",
 )
-
-
-def _until(condition, seconds: float, what: str):
-    """Wait for ``condition()`` to be true (a bound, not a timing); fail naming ``what``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.1)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -254,7 +242,7 @@ def _gunicorn(deployment: Deployment, name: str, **env):
             except OSError:
                 return False
 
-        _until(answers, 60, f"{name} to answer")
+        wait_until(answers, 60, f"{name} to answer")
         yield url
 
 
@@ -335,14 +323,14 @@ def test_a_profile_saved_through_host_a_is_used_by_host_bs_next_message(deployme
         pk = _add_profile(deployment, admin, "Two hosts", old_server.port)
 
         _reset_password(visitor, "reader@example.com")
-        _until(lambda: old_server.messages, 30, "the first reset at the old server")
+        wait_until(lambda: old_server.messages, 30, "the first reset at the old server")
 
         change = f"/admin/smtpconfig/smtpprofile/{pk}/change/"
         status, _ = admin.post_form(change, form_data(name="Two hosts", port=new_server.port))
         assert status == 302, "the change was not saved"
 
         _reset_password(visitor, "reader@example.com")
-        _until(lambda: new_server.messages, 30, "the second reset at the new server")
+        wait_until(lambda: new_server.messages, 30, "the second reset at the new server")
         assert len(old_server.messages) == 1
         assert new_server.messages[0].rcpt_tos == ["reader@example.com"]
         assert "Password reset" in new_server.messages[0].message["Subject"]
