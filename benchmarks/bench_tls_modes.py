@@ -23,18 +23,19 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# per_call: send_mail() calls, each with a backend of its own; with the pool off, each
+# opens its own connection.
 from benchmarks.bench_rtt import (  # noqa: E402
     BACKENDS,
     DJANGO_BACKEND,
-    RECIPIENT,
     SENDER,
+    per_call,
     setup_django,
 )
 from benchmarks.servers import PASSWORD, USER, delaying_proxy, tls_server  # noqa: E402
@@ -69,18 +70,6 @@ def use(mode: str, port: int, ca_path: Path) -> None:
     profile.save()
 
 
-def sends(backend: str, calls: int) -> float:
-    """Seconds for ``calls`` send_mail() calls, each opening its own connection."""
-    from django.conf import settings
-    from django.core import mail
-
-    settings.EMAIL_BACKEND = backend
-    started = time.perf_counter()
-    for number in range(calls):
-        assert mail.send_mail(f"Call {number}", "Body.\n", SENDER, [RECIPIENT]) == 1
-    return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay", type=float, default=10.0, help="ms added each way")
@@ -111,12 +100,12 @@ def main() -> None:
         for mode in MODES:  # warm-up: imports, TLS contexts
             use(mode, proxies[mode], cas[mode])
             for _, backend in BACKENDS:
-                sends(backend, 1)
+                per_call(backend, 1)
         for _ in range(args.rounds):
             for mode in MODES:
                 use(mode, proxies[mode], cas[mode])
                 for name, backend in BACKENDS:
-                    times.setdefault((mode, name), []).append(sends(backend, args.calls))
+                    times.setdefault((mode, name), []).append(per_call(backend, args.calls))
 
     print(
         f"AUTH + PIPELINING servers (aiosmtpd) behind proxies adding {args.delay:g} ms each way; "

@@ -123,3 +123,11 @@ def test_bench_rtt_prints_the_per_call_and_batch_ratios_last():
     assert [line[:2] for line in last] == [["ratio", "per-call"], ["ratio", "batch"]]
     assert all(float(line[2]) > 0 for line in last)
     assert "memory, smtpconfig" in output
+
+
+def test_bench_tls_modes_prints_what_implicit_tls_saves_last():
+    output = run("bench_tls_modes.py", "--delay", "1", "--calls", "2", "--rounds", "1")
+    rows = [line for line in output.splitlines() if "(587)" in line or "(465)" in line]
+    # Both modes with both backends: every send went through (the script asserts each).
+    assert len(rows) == 4
+    assert output.strip().splitlines()[-1].startswith("implicit TLS saves ")
