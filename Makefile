@@ -12,7 +12,7 @@ INSTALLED := $(VENV)/.installed
 export MAILSETTINGS_RUNTIME_DIR ?= $(abspath $(RUNTIME))
 
 # `make serve` runs the web server for production (README.md, "Running in production").
-.PHONY: run serve test test-postgres lint format install setup clean screenshots
+.PHONY: run serve test test-postgres lint format install install-server setup clean screenshots
 
 # Reinstalls only when pyproject.toml changes, so a second `make run` starts quickly.
 $(INSTALLED): pyproject.toml
@@ -22,6 +22,17 @@ $(INSTALLED): pyproject.toml
 	@touch $@
 
 install: $(INSTALLED)
+
+# Production's install (`make serve`): the app, gunicorn, WhiteNoise, the PostgreSQL driver
+# and RQ, without the test tools. A virtualenv `make install` made already has all of it.
+SERVER_INSTALLED := $(VENV)/.installed-server
+$(SERVER_INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[server,postgres,rq]"
+	@touch $@
+
+install-server: $(SERVER_INSTALLED)
 
 # The runtime folder: Django's secret key (unless DJANGO_SECRET_KEY is set), the encryption
 # key (unless SMTPCONFIG_ENCRYPTION_KEYS is set), database, admin account and static files.
@@ -59,7 +70,7 @@ run: setup
 # and a missing key stops the first command with one line saying what to set. The outbox's
 # worker and sweeper are services of their own (docs/deploy.md).
 serve: export DJANGO_PRODUCTION = 1
-serve: install
+serve: install-server
 	@mkdir -p "$${MAILSETTINGS_RUNTIME_DIR:-$(RUNTIME)}"
 	@$(BIN)/python manage.py migrate --noinput --verbosity 0
 	@$(BIN)/python manage.py createcachetable

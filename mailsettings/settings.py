@@ -333,12 +333,25 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"chosen": {"()": _LOG_FORMATTERS[LOG_FORMAT]}},
+    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
     "handlers": {
+        # Django's own: a 500 mailed to ADMINS when DEBUG is off (its report filtered by
+        # smtpconfig's SecretSafeExceptionReporterFilter).
+        "mail_admins": {
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
+        },
         "console": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": "chosen",
-        }
+        },
     },
-    "loggers": {"smtpconfig": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "smtpconfig": {"handlers": ["console"], "level": "INFO"},
+        # Django's own warnings and errors (a 500's traceback, a refused Host, a CSRF
+        # failure): with DEBUG off they would otherwise go nowhere but ADMINS' mail.
+        "django": {"handlers": ["console", "mail_admins"], "level": "WARNING"},
+    },
 }

@@ -5,6 +5,7 @@ Each case runs the real `manage.py` (and gunicorn with gunicorn.conf.py) in a su
 with an environment of its own: the host project's settings read it at import.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -219,3 +220,28 @@ def test_gunicorns_timeout_follows_the_longest_conversation(tmp_path):
     assert default > 25  # the default cap: no test outlasts the request
     assert longer - default == 75
     assert gunicorn_timeout({**env, "GUNICORN_TIMEOUT_MARGIN": "0"}) < default
+
+
+def test_djangos_own_errors_reach_the_log_in_the_chosen_format(tmp_path):
+    """With DEBUG off, a refused Host (and a 500's traceback) would otherwise go nowhere
+    but ADMINS' mail: the host project logs Django's warnings and errors on stdout."""
+    code = (
+        "import django; django.setup(); from django.test import Client; "
+        "print('status', Client().get('/healthz', HTTP_HOST='evil.example').status_code)"
+    )
+    env = environment(
+        tmp_path,
+        DJANGO_SECRET_KEY=SECRET_KEY,
+        SMTPCONFIG_ENCRYPTION_KEYS=ENCRYPTION_KEY,
+        DJANGO_LOG_FORMAT="json",
+        DJANGO_SETTINGS_MODULE="mailsettings.settings",
+    )
+    done = run([sys.executable, "-c", code], env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "status 400"
+    records = [json.loads(line) for line in lines[:-1]]
+    assert any(
+        record["logger"] == "django.security.DisallowedHost" and "evil.example" in record["message"]
+        for record in records
+    ), done.stdout
