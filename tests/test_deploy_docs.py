@@ -129,3 +129,43 @@ print(json.dumps(problems))
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+def _environment_names(path: Path) -> set[str]:
+    """The environment variables ``path`` reads: ``os.environ.get("X")``, ``os.environ["X"]``,
+    ``"X" in os.environ`` and the settings' ``_env_flag("X")`` / ``_env_int("X")``."""
+    import ast
+
+    def is_environ(node) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and node.args:
+            func = node.func
+            reads = (
+                isinstance(func, ast.Attribute) and func.attr == "get" and is_environ(func.value)
+            ) or (isinstance(func, ast.Name) and func.id in {"_env_flag", "_env_int"})
+            argument = node.args[0]
+        elif isinstance(node, ast.Subscript):
+            reads, argument = is_environ(node.value), node.slice
+        elif isinstance(node, ast.Compare) and len(node.comparators) == 1:
+            reads, argument = is_environ(node.comparators[0]), node.left
+        else:
+            continue
+        if reads and isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+            names.add(argument.value)
+    return names
+
+
+def test_every_variable_the_host_project_reads_is_in_the_readmes_table():
+    """Issue 16: every setting read from the environment is listed with its default."""
+    readers = [*sorted((ROOT / "mailsettings").rglob("*.py")), ROOT / "gunicorn.conf.py"]
+    read = set().union(*(_environment_names(path) for path in readers))
+    assert {"DJANGO_SECRET_KEY", "GUNICORN_WORKERS", "SMTPCONFIG_ENCRYPTION_KEYS"} <= read
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Configuration (environment variables)")
+    table = readme[start : readme.index("\n## ", start + 1)]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    listed = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", "\n".join(row.split(" | ")[0] for row in rows)))
+    assert read - DJANGOS_OWN - listed == set()
