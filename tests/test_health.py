@@ -288,3 +288,37 @@ def test_gunicorn_answers_ready_then_503_naming_an_unreachable_database(make_pro
     assert data["checks"]["default_profile"] == {"ok": None, "reason": "database_unavailable"}
     assert data["checks"]["outbox"] == {"ok": None, "reason": "database_unavailable"}
     assert str(closed) not in body  # no driver message (host, port, user) in the answer
+
+
+@pytest.mark.django_db
+def test_a_balancer_may_skip_the_outbox_check(client, settings, make_profile):
+    """Workers stopped: every web instance fails the outbox check at once. A balancer's
+    probe leaves it out and keeps them serving; monitoring still sees the backlog."""
+    settings.EMAIL_BACKEND = "smtpconfig.backends.QueuedEmailBackend"
+    make_profile()
+    mail.send_mail("Subject", "Body", None, ["to@example.org"])
+    OutboxMessage.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=400))
+    assert _readyz(client)[0] == 503
+
+    response = client.get("/readyz?skip=outbox")
+    data = json.loads(response.content)
+    assert response.status_code == 200, data
+    assert data["checks"]["outbox"] == {"ok": None, "reason": "skipped"}
+    assert data["checks"]["default_profile"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_skipping_leaves_the_other_checks_in_force(client, make_profile):
+    response = client.get("/readyz?skip=outbox")  # no profile at all
+    data = json.loads(response.content)
+    assert response.status_code == 503
+    assert data["failing"] == ["default_profile"]
+
+
+@pytest.mark.django_db
+def test_an_unknown_check_to_skip_is_a_400_naming_the_checks(client):
+    response = client.get("/readyz?skip=outbox,database-typo")
+    data = json.loads(response.content)
+    assert response.status_code == 400
+    assert data["unknown_checks"] == ["database-typo"]
+    assert data["checks"] == ["database", "encryption_key", "default_profile", "outbox"]
