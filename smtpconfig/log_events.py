@@ -8,7 +8,7 @@ fact under the same name in every line:
     ``send`` (a message the backend or an outbox worker sent or failed to send),
     ``failover`` (a profile failed, the next is tried), ``delivery_failed`` (no
     profile could send), ``test`` (an admin test, a connection check,
-    ``smtp_test``).
+    ``smtp_test``), ``detect`` ("Detect settings", ``smtp_discover``).
 ``profile``, ``profile_pk``, ``server``
     The profile used or that failed (name, primary key, ``host:port``).
 ``step``
@@ -24,6 +24,9 @@ fact under the same name in every line:
 ``next_profile``, ``next_profile_pk``, ``kind``, ``via``
     The profile a failover tries next; a test's kind (``send_test`` or
     ``connection_check``); ``backend`` or ``outbox``.
+``domain``, ``candidates``, ``dns``
+    A detection's: the address's domain (never the address), how many candidate
+    settings it found (``outcome`` ``found`` or ``none``), and how DNS answered.
 
 No event carries a password, a token, a subject, a body or a link: the human
 message is the one the line always had (the diagnosis's words), and the
@@ -58,6 +61,9 @@ FIELDS = (
     "next_profile_pk",
     "kind",
     "via",
+    "domain",
+    "candidates",
+    "dns",
 )
 
 
@@ -79,6 +85,9 @@ def log_event(
     next_profile_pk: int | None = None,
     kind: str | None = None,
     via: str | None = None,
+    domain: str | None = None,
+    candidates: int | None = None,
+    dns: str | None = None,
     exc_info: Any = None,
 ) -> None:
     """Log ``message % args`` at ``level`` with the event's fields as ``extra``.
@@ -103,6 +112,9 @@ def log_event(
         "next_profile_pk": next_profile_pk,
         "kind": kind,
         "via": via,
+        "domain": domain,
+        "candidates": candidates,
+        "dns": dns,
     }
     if recipients is not None:
         addresses = [str(address) for address in recipients]

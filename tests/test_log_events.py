@@ -285,6 +285,23 @@ def test_a_failed_test_names_its_step(log, admin_client, make_profile, auth_serv
     assert "wrong" not in log.text
 
 
+@pytest.mark.django_db
+def test_detect_settings_is_a_detect_line_with_the_domain_not_the_address(log, admin_client):
+    """The tests' DNS knows no name: the known provider's settings are found anyway."""
+    response = admin_client.post(
+        reverse("admin:smtpconfig_smtpprofile_add") + "detect/",
+        {"from_email": "someone.private@gmail.com", "_detect": "1"},
+    )
+    assert response.status_code == 200
+    (line,) = log.events("detect")
+    assert line["domain"] == "gmail.com"
+    assert line["outcome"] == "found"
+    assert int(line["candidates"]) >= 2
+    assert line["dns"] == "unreliable"
+    assert number(line["duration_ms"]) >= 0
+    assert "someone.private" not in log.text
+
+
 # The formatters themselves.
 
 

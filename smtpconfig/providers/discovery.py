@@ -18,6 +18,7 @@ and says so in its notes when it could not look.
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -26,6 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from django.utils.translation import gettext as _
 
 from ..conf import get_setting
+from ..log_events import log_event
 from ..transport.clients import PreconnectedSMTP
 from ..transport.network import open_connection
 from ..transport.resolver import Answer, lookup, make_resolver
@@ -212,8 +214,27 @@ def _guesses(domain: str, address: str, deadline: float) -> list[Candidate]:
 
 
 def discover(address: str) -> DiscoveryResult:
-    """Candidate settings for sending as ``address``, best first."""
+    """Candidate settings for sending as ``address``, best first; logged as a ``detect``
+    event (:mod:`smtpconfig.log_events`) with the domain, never the address."""
     started = time.monotonic()
+    result = _discover(address, started)
+    log_event(
+        logging.INFO,
+        "detect",
+        "Detected settings for an address at %s: %d candidate(s), DNS %s.",
+        result.domain or "-",
+        len(result.candidates),
+        result.dns_status,
+        domain=result.domain,
+        outcome="found" if result.candidates else "none",
+        candidates=len(result.candidates),
+        dns=result.dns_status,
+        duration=time.monotonic() - started,
+    )
+    return result
+
+
+def _discover(address: str, started: float) -> DiscoveryResult:
     deadline = started + TIME_BUDGET - 0.2
     domain = address.rpartition("@")[2].strip().lower().rstrip(".")
     result = DiscoveryResult(address=address, domain=domain)
