@@ -208,3 +208,41 @@ def stop_process(process: subprocess.Popen) -> str:
             process.kill()
     output, _ = process.communicate(timeout=10)
     return output or ""
+
+
+#: The Redis the tests share (.ci/run starts it); each test claims a database of its own.
+SHARED_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def claim_redis_database():
+    """A context manager: the URL of a database of the shared Redis that only this caller
+    uses, emptied afterwards. The first empty one it can mark as its own (SET NX), so that
+    concurrent runs keep clear of each other. Skips without Redis or a free database."""
+    from contextlib import contextmanager
+
+    import pytest
+
+    redis = pytest.importorskip("redis", reason="the redis package is not installed (.[rq])")
+
+    @contextmanager
+    def claimed():
+        claim_key = "smtpconfig-tests:claimed-by"
+        try:
+            redis.Redis.from_url(SHARED_REDIS, socket_connect_timeout=1).ping()
+        except redis.RedisError:
+            pytest.skip("no Redis on 127.0.0.1:6379 (.ci/run starts one)")
+        for number in range(1, 16):
+            url = f"redis://127.0.0.1:6379/{number}"
+            client = redis.Redis.from_url(url)
+            if client.dbsize() == 0 and client.set(claim_key, os.getpid(), nx=True, ex=3600):
+                if client.dbsize() == 1:
+                    break
+                client.delete(claim_key)
+        else:
+            pytest.skip("no free database on the Redis at 127.0.0.1:6379")
+        try:
+            yield url
+        finally:
+            client.flushdb()
+
+    return claimed()

@@ -23,14 +23,13 @@ import pytest
 
 from smtpconfig.models import OutboxMessage, OutboxState, Security, SMTPProfile
 
-from .helpers import database_url, wait_until
+from .helpers import SHARED_REDIS, claim_redis_database, database_url, wait_until
 from .smtpd import free_port, running_smtp_server
 
 redis = pytest.importorskip("redis", reason="the rq extra is not installed (pip install .[rq])")
 pytest.importorskip("django_tasks_rq", reason="the rq extra is not installed (pip install .[rq])")
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
 
 def _redis_answers(url: str) -> bool:
@@ -49,28 +48,13 @@ pytestmark = [
 ]
 
 
-_CLAIM_KEY = "smtpconfig-tests:claimed-by"
-
-
 @pytest.fixture
 def redis_url():
-    """A database of the shared Redis that only this test uses, emptied afterwards.
-
-    The outbox's task goes to RQ's queue named like its own ("default"), so a test
-    keeps clear of other runs by its database number: the first empty one it can
-    mark as its own (SET NX), which it flushes when done.
-    """
-    for number in range(1, 16):
-        url = f"redis://127.0.0.1:6379/{number}"
-        client = redis.Redis.from_url(url)
-        if client.dbsize() == 0 and client.set(_CLAIM_KEY, os.getpid(), nx=True, ex=3600):
-            if client.dbsize() == 1:
-                break
-            client.delete(_CLAIM_KEY)
-    else:
-        pytest.skip("no free database on the Redis at 127.0.0.1:6379")
-    yield url
-    client.flushdb()
+    """A database of the shared Redis that only this test uses, emptied afterwards: the
+    outbox's task goes to RQ's queue named like its own ("default"), so a test keeps
+    clear of other runs by its database number."""
+    with claim_redis_database() as url:
+        yield url
 
 
 def _environment(redis_url: str, **extra) -> dict:

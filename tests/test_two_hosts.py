@@ -43,12 +43,11 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
-from .helpers import form_data, wait_until
+from .helpers import claim_redis_database, form_data, wait_until
 from .smtpd import free_port, running_smtp_server
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
-SHARED_REDIS = "redis://127.0.0.1:6379"
 ADMIN_PASSWORD = secrets.token_urlsafe(16)
 # smtpconfig's default TEST_RATE_LIMIT (tests a user may run per minute); the hosts run
 # with the host project's settings, which keep it.
@@ -256,23 +255,8 @@ def hosts(deployment):
 @pytest.fixture(scope="module")
 def redis_cache_url():
     """A database of the Redis at 127.0.0.1:6379 that only this module uses, emptied after."""
-    redis = pytest.importorskip("redis", reason="the redis package is not installed (.[rq])")
-    claim = "smtpconfig-tests:claimed-by"
-    try:
-        redis.Redis.from_url(SHARED_REDIS, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        pytest.skip("no Redis on 127.0.0.1:6379 (.ci/run starts one)")
-    for number in range(1, 16):
-        url = f"{SHARED_REDIS}/{number}"
-        client = redis.Redis.from_url(url)
-        if client.dbsize() == 0 and client.set(claim, os.getpid(), nx=True, ex=3600):
-            if client.dbsize() == 1:
-                break
-            client.delete(claim)
-    else:
-        pytest.skip("no free database on the Redis at 127.0.0.1:6379")
-    yield url
-    client.flushdb()
+    with claim_redis_database() as url:
+        yield url
 
 
 @pytest.fixture
