@@ -42,8 +42,9 @@ from django.core import mail  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from benchmarks.backends import point_both_backends_at  # noqa: E402
 from benchmarks.servers import sink  # noqa: E402
-from smtpconfig.models import DeliveryLog, Security, SMTPProfile  # noqa: E402
+from smtpconfig.models import DeliveryLog  # noqa: E402
 
 DJANGO_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 OUR_BACKEND = "smtpconfig.backends.EmailBackend"
@@ -115,18 +116,7 @@ def main() -> None:
     with sink() as port:
         # Both backends with the same timeout: a socket with a timeout costs a poll()
         # before each read and write, and no production setup should run without one.
-        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 10
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        settings.DEFAULT_FROM_EMAIL = "noreply@example.com"
-        SMTPProfile.objects.create(
-            name="Bench",
-            host="127.0.0.1",
-            port=port,
-            security=Security.NONE,
-            from_email="noreply@example.com",
-            is_default=True,
-        )
+        point_both_backends_at(port)
 
         # Warm-up: imports, the profile snapshot, DNS_NAME, the first connections.
         for _, backend, log in VARIANTS:

@@ -135,11 +135,10 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.conf import settings
     from django.core import mail
     from django.core.management import call_command
 
-    from smtpconfig.models import Security, SMTPProfile
+    from benchmarks.backends import point_both_backends_at
     from smtpconfig.transport.clients import SessionSMTP
     from tests.smtpd import free_port
 
@@ -155,22 +154,7 @@ def main() -> None:
         if server.stdout.readline().strip() != "ready":
             raise SystemExit("the SMTP server did not start")
         proxy = DelayingProxy(port, args.delay / 1000)
-        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = (
-            "127.0.0.1",
-            proxy.port,
-            10,
-        )
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        settings.DEFAULT_FROM_EMAIL = "noreply@example.com"
-        SMTPProfile.objects.create(
-            name="Bench",
-            host="127.0.0.1",
-            port=proxy.port,
-            security=Security.NONE,
-            from_email="noreply@example.com",
-            is_default=True,
-        )
+        point_both_backends_at(proxy.port)
         variants = {
             "Django smtp.EmailBackend": ("django.core.mail.backends.smtp.EmailBackend", False),
             "smtpconfig, pipelining off": ("smtpconfig.backends.EmailBackend", False),
