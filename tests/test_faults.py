@@ -36,11 +36,8 @@ from .smtpd import PLAIN_REPLIES, running_smtp_server
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("use_backend")]
 
-#: The profiles' timeout in these tests (seconds); every verdict must come within it plus
-#: SLACK, far below what waiting for the timeout at every step would take, while a loaded
-#: 2-core machine may stall a thread for a second (that failed "451 at RCPT" with 1).
+#: The profiles' timeout in these tests (seconds); every verdict must come within it plus one.
 TIMEOUT = 1
-SLACK = 2
 RECIPIENT = "to@example.org"
 
 GREETING = b"220 faulty.test ESMTP\r\n"
@@ -221,10 +218,14 @@ def speak(
             return
         if isinstance(reply, bytes) and reply.startswith(b"354"):
             message = channel.message()
-            if message is None or not act(after_message):
+            if message is None:
                 return
+            # Recorded before the reply goes out: a client that keeps its connection (the
+            # pool) returns on the 250 and may look before this thread runs again.
             if isinstance(after_message, bytes) and after_message.startswith(b"250"):
                 channel.server.accepted.append(message)
+            if not act(after_message):
+                return
 
 
 def smtp_server(
@@ -320,7 +321,7 @@ def test_drop_during_the_message_is_reported_logged_failed_and_never_sent_elsewh
                     send(body=BIG_BODY)
                 assert "“Dropping”" in notes(excinfo.value)
                 assert "data" in notes(excinfo.value)
-        assert elapsed[0] < TIMEOUT + SLACK
+        assert elapsed[0] < TIMEOUT + 1
         # The server saw the start of the message, never its end; nobody else saw it at all.
         assert dropping.connections == 1 and dropping.saw(b"DATA")
         assert len(dropping.partial) == 1 and dropping.partial[0]
@@ -339,7 +340,7 @@ def test_probe_reports_a_drop_during_the_message_as_interrupted_data():
         with stopwatch() as elapsed:
             report = run_probe(probe_settings(dropping.port), RECIPIENT)
         assert dropping.messages == []
-    assert elapsed[0] < TIMEOUT + SLACK
+    assert elapsed[0] < TIMEOUT + 1
     assert not report.ok and not report.sent
     assert (report.failed_step.name, report.diagnosis.code) == ("data", "data_interrupted")
 
@@ -400,7 +401,7 @@ def test_temporary_refusal_fails_over_then_the_recovered_server_takes_the_next_m
 
         with stopwatch() as elapsed:
             assert send("First") == 1
-        assert elapsed[0] < TIMEOUT + SLACK
+        assert elapsed[0] < TIMEOUT + 1
         assert flaky.accepted == []
         assert [m.message["Subject"] for m in good.messages] == ["First"]
 
@@ -427,7 +428,7 @@ def test_temporary_refusal_with_one_profile_raises_then_the_next_send_succeeds(m
         profile(make_profile, "Flaky", flaky.port, 1)
         with stopwatch() as elapsed, pytest.raises(smtplib.SMTPException) as excinfo:
             send("First")
-        assert elapsed[0] < TIMEOUT + SLACK
+        assert elapsed[0] < TIMEOUT + 1
         error = excinfo.value
         if isinstance(error, smtplib.SMTPRecipientsRefused):
             assert [c for c, _ in error.recipients.values()] == [code]
@@ -458,7 +459,7 @@ def test_probe_gives_no_greeting_verdict_within_timeout_plus_one_for_a_late_gree
     """A greeting later than the timeout: "no_greeting" at step EHLO within timeout + 1."""
     with raw_server(late_greeting) as late, stopwatch() as elapsed:
         report = run_probe(probe_settings(late.port), RECIPIENT)
-    assert elapsed[0] < TIMEOUT + SLACK
+    assert elapsed[0] < TIMEOUT + 1
     assert (report.failed_step.name, report.diagnosis.code) == ("ehlo", "no_greeting")
     assert report.failed_step.duration >= TIMEOUT * 0.9  # it did wait for the greeting
     assert late.commands == []
@@ -473,7 +474,7 @@ def test_backend_raises_and_logs_failed_within_timeout_plus_one_for_a_late_greet
         profile(make_profile, "Late", late.port, 1)
         with stopwatch() as elapsed, pytest.raises(smtplib.SMTPServerDisconnected) as excinfo:
             send()
-        assert elapsed[0] < TIMEOUT + SLACK
+        assert elapsed[0] < TIMEOUT + 1
         assert "“Late”" in notes(excinfo.value)
         assert late.commands == [] and late.messages == []
     entry = only_log_row()
@@ -500,7 +501,7 @@ def test_probe_gives_up_within_timeout_plus_one_on_a_greeting_sent_byte_by_byte(
     stops at EHLO within timeout + 1 and sends nothing."""
     with raw_server(tarpit_greeting) as tarpit, stopwatch() as elapsed:
         report = run_probe(probe_settings(tarpit.port), RECIPIENT)
-    assert elapsed[0] < TIMEOUT + SLACK
+    assert elapsed[0] < TIMEOUT + 1
     assert not report.ok and not report.sent
     assert report.failed_step.name == "ehlo"
     assert tarpit.accepted == []
@@ -518,7 +519,7 @@ def test_backend_gives_up_within_timeout_plus_one_on_a_greeting_sent_byte_by_byt
                 sent, error = send(), None
             except OSError as exc:
                 sent, error = 0, exc
-        assert elapsed[0] < TIMEOUT + SLACK
+        assert elapsed[0] < TIMEOUT + 1
         assert sent == 0 and error is not None and "“Tarpit”" in notes(error)
         assert tarpit.accepted == []
     entry = only_log_row()
@@ -581,7 +582,7 @@ def test_failed_tls_handshake_raises_and_logs_failed_at_step_tls_with_nothing_se
         )
         with stopwatch() as elapsed, pytest.raises(OSError) as excinfo:
             send()
-        assert elapsed[0] < TIMEOUT + SLACK
+        assert elapsed[0] < TIMEOUT + 1
         assert "“Broken TLS”" in notes(excinfo.value) and "tls" in notes(excinfo.value)
         assert not broken.saw(b"MAIL") and broken.messages == []
     entry = only_log_row()
@@ -601,7 +602,7 @@ def test_probe_stops_at_the_tls_step_within_timeout_plus_one_when_the_handshake_
                 probe_settings(broken.port, security=security, ca_certificate=ca_pem), RECIPIENT
             )
         assert not broken.saw(b"MAIL")
-    assert elapsed[0] < TIMEOUT + SLACK
+    assert elapsed[0] < TIMEOUT + 1
     assert not report.ok and not report.sent
     assert (report.failed_step.name, report.diagnosis.code) == ("tls", code)
 
@@ -638,7 +639,7 @@ def test_expired_certificate_is_diagnosed_by_the_probe_and_nothing_is_sent(
                 probe_settings(server.port, security=security, ca_certificate=ca_pem), RECIPIENT
             )
         assert server.messages == []
-    assert elapsed[0] < TIMEOUT + SLACK
+    assert elapsed[0] < TIMEOUT + 1
     assert (report.failed_step.name, report.diagnosis.code) == ("tls", "certificate_expired")
     assert "2021-06-30" in report.diagnosis.problem
 
@@ -656,7 +657,7 @@ def test_expired_certificate_makes_the_backend_raise_log_failed_and_send_nothing
             pytest.raises((ssl.SSLCertVerificationError, DeliveryFailed)) as excinfo,
         ):
             send()
-        assert elapsed[0] < TIMEOUT + SLACK
+        assert elapsed[0] < TIMEOUT + 1
         assert server.messages == []
     if isinstance(excinfo.value, ssl.SSLCertVerificationError):
         assert excinfo.value.verify_code == 10  # X509_V_ERR_CERT_HAS_EXPIRED
@@ -679,7 +680,7 @@ def test_backend_gives_up_within_timeout_plus_one_when_the_server_hangs_after_au
         profile(make_profile, "Hanging", hanging.port, 1, username=USER, password=PASSWORD)
         with stopwatch() as elapsed, pytest.raises(smtplib.SMTPServerDisconnected) as excinfo:
             send()
-        assert elapsed[0] < TIMEOUT + SLACK
+        assert elapsed[0] < TIMEOUT + 1
         assert "“Hanging”" in notes(excinfo.value)
         assert hanging.saw(b"AUTH") and not hanging.saw(b"MAIL") and hanging.messages == []
     entry = only_log_row()
@@ -693,7 +694,7 @@ def test_probe_stops_at_auth_within_timeout_plus_one_when_the_server_hangs_after
         with stopwatch() as elapsed:
             report = run_probe(probe_settings(hanging.port, **CREDENTIALS), RECIPIENT)
         assert not hanging.saw(b"MAIL")
-    assert elapsed[0] < TIMEOUT + SLACK
+    assert elapsed[0] < TIMEOUT + 1
     assert not report.ok and not report.sent
     assert report.failed_step.name == "auth"
     assert report.failed_step.duration >= TIMEOUT * 0.9  # it did wait for the reply
@@ -766,7 +767,7 @@ def test_hanging_first_profile_fails_over_and_the_second_delivers_exactly_once(m
         profile(make_profile, "Good", good.port, 2)
         with stopwatch() as elapsed:
             assert send() == 1
-        assert elapsed[0] < TIMEOUT + SLACK + 0.5
+        assert elapsed[0] < TIMEOUT + 1 + 0.5
         assert len(good.messages) == 1
         assert hanging.connections == 1 and hanging.messages == []
     entry = only_log_row()
@@ -782,7 +783,7 @@ def test_server_hanging_after_the_whole_message_is_not_failed_over(make_profile)
         profile(make_profile, "Good", good.port, 2)
         with stopwatch() as elapsed, pytest.raises(smtplib.SMTPServerDisconnected):
             send()
-        assert elapsed[0] < TIMEOUT + SLACK
+        assert elapsed[0] < TIMEOUT + 1
         assert len(hanging.messages) == 1  # the server has it (it just never said so)...
         assert good.messages == []  # ...so it is not sent again elsewhere
     entry = only_log_row()
